@@ -1,0 +1,156 @@
+//! The validated recipe: plain data that the planner turns into a build graph.
+//!
+//! Everything here is produced by [`crate::recipe::parse`] / [`crate::recipe::load`] after
+//! validation, or built directly by library users who do not want a recipe file
+//! (see `examples/`). No I/O happens here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A whole image: what `compose build` produces from one recipe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// Image name (`image "NAME"`), used for `org.opencontainers.image.title` and archive names.
+    pub name: String,
+    /// Tags, in recipe order; never empty after validation (defaults to `latest`).
+    pub tags: Vec<String>,
+    /// Target platform.
+    pub platform: Platform,
+    /// The recipe's epoch in seconds since 1970 (`epoch "2026-11-01T00:00:00Z"` or an integer);
+    /// `None` when the recipe does not pin one. `SOURCE_DATE_EPOCH` overrides it at build time.
+    pub epoch: Option<i64>,
+    /// `org.opencontainers.image.version` (from `version "…"`), optional.
+    pub version: Option<String>,
+    /// `org.opencontainers.image.source`, optional.
+    pub source: Option<String>,
+    /// `org.opencontainers.image.revision`, optional.
+    pub revision: Option<String>,
+    /// Layers in image order (bottom first): a topological order of `after`, ties broken by
+    /// declaration order.
+    pub layers: Vec<LayerSpec>,
+    /// Runtime configuration.
+    pub config: RuntimeConfig,
+}
+
+/// `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64/v8`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Platform {
+    /// `linux`.
+    pub os: String,
+    /// OCI architecture name: `amd64`, `arm64`, ….
+    pub architecture: String,
+    /// Optional variant (`v8`).
+    pub variant: Option<String>,
+}
+
+/// One named layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSpec {
+    /// Unique layer name.
+    pub name: String,
+    /// The layer this one is placed above (`after="…"`), if any.
+    pub after: Option<String>,
+    /// What goes into the layer, in recipe order. Each item becomes one fragment.
+    pub items: Vec<LayerItem>,
+}
+
+/// Ownership and permission overrides for placed files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ownership {
+    /// Owner uid (default 0).
+    pub uid: u32,
+    /// Owner gid (default 0).
+    pub gid: u32,
+}
+
+/// One item of a `files` layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerItem {
+    /// `copy "SRC" "DEST" [mode="0755"] [dir-mode="0755"] [uid=0] [gid=0]`: a local file or
+    /// directory tree (recursively; symlinks are kept as symlinks). `src` is resolved relative
+    /// to the directory of the recipe file that declares it (absolute after loading).
+    Copy {
+        /// Local source path.
+        src: PathBuf,
+        /// Absolute destination path in the image (`/opt/app`). For a directory source, the
+        /// directory itself becomes `dest`.
+        dest: String,
+        /// File mode override (all regular files); default: 0644, or 0755 when any x bit is set.
+        mode: Option<u32>,
+        /// Directory mode override; default 0755.
+        dir_mode: Option<u32>,
+        /// Owner.
+        owner: Ownership,
+    },
+    /// `write "DEST" "CONTENT" [mode="0644"] [uid=0] [gid=0]`: a file with inline content.
+    Write {
+        /// Absolute destination path.
+        dest: String,
+        /// File content (UTF-8 text).
+        content: String,
+        /// Mode, default 0644.
+        mode: u32,
+        /// Owner.
+        owner: Ownership,
+    },
+    /// `dir "DEST" [mode="0755"] [uid=0] [gid=0]`: an (empty) directory.
+    Dir {
+        /// Absolute destination path.
+        dest: String,
+        /// Mode, default 0755.
+        mode: u32,
+        /// Owner.
+        owner: Ownership,
+    },
+    /// `symlink "DEST" "TARGET"`: a symbolic link at `dest` pointing to `target` (verbatim).
+    Symlink {
+        /// Absolute destination path.
+        dest: String,
+        /// Link target, stored as written.
+        target: String,
+    },
+}
+
+/// The image's runtime config (OCI image config `config` object).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RuntimeConfig {
+    /// `env "KEY" "VALUE"`, in recipe order; a later duplicate key replaces the earlier value
+    /// in place.
+    pub env: Vec<(String, String)>,
+    /// `entrypoint "a" "b"`.
+    pub entrypoint: Option<Vec<String>>,
+    /// `cmd "a" "b"`.
+    pub cmd: Option<Vec<String>>,
+    /// `workdir "/path"`.
+    pub workdir: Option<String>,
+    /// `user "uid[:gid]"` or a name.
+    pub user: Option<String>,
+    /// `label "k" "v"`: config labels.
+    pub labels: BTreeMap<String, String>,
+    /// `annotation "k" "v"`: manifest annotations (added to the `org.opencontainers.image.*` ones).
+    pub annotations: BTreeMap<String, String>,
+    /// `expose "8080/tcp"` (a bare port means tcp), normalized to `PORT/PROTO`.
+    pub exposed_ports: Vec<String>,
+    /// `volume "/data"`.
+    pub volumes: Vec<String>,
+    /// `stop-signal "SIGTERM"`.
+    pub stop_signal: Option<String>,
+}
+
+impl Platform {
+    /// `linux/amd64`.
+    #[must_use]
+    pub fn linux_amd64() -> Self {
+        Self { os: "linux".into(), architecture: "amd64".into(), variant: None }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
