@@ -1,0 +1,3 @@
+//! Recipes: KDL v2 text to a validated [`ImageSpec`].
+pub mod model;
+pub use model::*;
