@@ -1,5 +1,31 @@
 //! composer: reproducible OCI images for deep-learning environments from KDL recipes.
-#![allow(missing_docs)]
+//!
+//! ```text
+//! recipe.kdl ──recipe::load──▶ ImageSpec ──build::plan──▶ Plan (layers, fragments, node ids)
+//!                                              │
+//!                         build::build_plan (exec on rayon; store skips known nodes)
+//!                                              ▼
+//!                               BuiltImage ──oci::export──▶ layout dir | oci-archive | docker-archive
+//! ```
+//!
+//! Pure modules (no network, no clock): [`recipe`] parsing and validation, [`layer::tar`],
+//! [`layer::compress`], [`layer::plan`], [`graph`], [`oci::json`], [`time`]. Effects live at
+//! the edges: [`layer::files`] reads local inputs, [`layer::build`] and [`oci::export`] read
+//! and write the store and the output, [`exec`] runs the graph. The CLI (`compose`) only
+//! wires these public functions together; `examples/` shows a build without a recipe file.
 
+pub mod build;
+pub mod exec;
+pub mod graph;
+pub mod layer;
+pub mod oci;
 pub mod recipe;
+pub mod report;
 pub mod time;
+
+pub use build::{BuildError, BuildOptions, BuiltImage, Plan, build, build_plan, plan};
+pub use composer_store::{Digest, NodeId, Store, StoreError};
+pub use layer::Compression;
+pub use oci::{Format, export, read_image};
+pub use recipe::ImageSpec;
+pub use report::{NoReporter, Reporter};

@@ -1,0 +1,306 @@
+//! The build façade: recipe spec → plan → graph → store → [`BuiltImage`].
+//!
+//! ```text
+//! ImageSpec ──plan (walk + hash local inputs)──▶ LayerPlan per layer
+//!           ──graph──▶ layer nodes ─┐
+//!                                    ├─▶ image node (config, manifest, index)
+//!           ──execute (rayon, -j)───┘
+//! ```
+//! The store is held with a shared lock for the whole build, so `compose store gc` cannot
+//! remove what a running build relies on.
+
+use std::sync::Arc;
+
+use composer_store::{Digest, NodeId, NodeRecord, RootRecord, Store, StoreError};
+use rayon::prelude::*;
+
+use crate::exec::{Outcome, execute};
+use crate::graph::{BuildGraph, NodeKind, build_graph};
+use crate::layer::build::Provenance;
+use crate::layer::files::item_entries;
+use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, build_layer, plan_layer};
+use crate::oci::json::{self, CONFIG_MEDIA_TYPE, Descriptor, LayerRef, MANIFEST_MEDIA_TYPE, to_canonical};
+use crate::recipe::ImageSpec;
+use crate::report::Reporter;
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Layer compression.
+    pub compression: Compression,
+    /// Parallel jobs (nodes at once, and compressor workers per layer).
+    pub jobs: usize,
+    /// `SOURCE_DATE_EPOCH`: when set, overrides the recipe's epoch.
+    pub source_date_epoch: Option<i64>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            compression: Compression::default(),
+            jobs: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            source_date_epoch: None,
+        }
+    }
+}
+
+impl BuildOptions {
+    /// The mtime of every entry and the `created` time: `SOURCE_DATE_EPOCH`, else the
+    /// recipe's epoch, else 0 (nothing else pins a date yet).
+    ///
+    /// # Errors
+    /// A negative epoch.
+    pub fn epoch(&self, spec: &ImageSpec) -> Result<u64, BuildError> {
+        let e = self.source_date_epoch.or(spec.epoch).unwrap_or(0);
+        u64::try_from(e).map_err(|_| BuildError::Epoch(e))
+    }
+}
+
+/// A planned build: every layer's fragments and node ids, before anything is written.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The image.
+    pub spec: ImageSpec,
+    /// Entry mtime / created time.
+    pub mtime: u64,
+    /// Compression.
+    pub compression: Compression,
+    /// Layer plans, bottom first.
+    pub layers: Vec<LayerPlan>,
+    /// The node graph.
+    pub graph: BuildGraph,
+}
+
+/// One built layer.
+#[derive(Debug, Clone)]
+pub struct BuiltLayer {
+    /// Layer name.
+    pub name: String,
+    /// Digests, sizes and fragments.
+    pub output: LayerOutput,
+    /// Built now or found in the store.
+    pub provenance: Provenance,
+}
+
+/// A built image: its JSON documents and layers, all in the store.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// Image name.
+    pub name: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Compression of the layers.
+    pub compression: Compression,
+    /// Layers bottom first.
+    pub layers: Vec<BuiltLayer>,
+    /// Config JSON bytes.
+    pub config: Vec<u8>,
+    /// Config digest (the image ID).
+    pub config_digest: Digest,
+    /// Manifest JSON bytes.
+    pub manifest: Vec<u8>,
+    /// Manifest digest.
+    pub manifest_digest: Digest,
+    /// `index.json` bytes.
+    pub index: Vec<u8>,
+    /// The image node id.
+    pub node: NodeId,
+}
+
+/// Build failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A negative epoch.
+    #[error("epoch {0} is before 1970; SOURCE_DATE_EPOCH and the recipe epoch must be non-negative")]
+    Epoch(i64),
+    /// Planning a layer failed.
+    #[error("layer `{layer}`: {source}")]
+    Plan {
+        /// Layer name.
+        layer: String,
+        /// Cause.
+        #[source]
+        source: LayerError,
+    },
+    /// One or more nodes failed.
+    #[error("{}", failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Nodes {
+        /// Every failed node.
+        failures: Vec<NodeFailure>,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The worker pool could not start.
+    #[error("cannot start {jobs} worker threads: {message}")]
+    Pool {
+        /// Requested jobs.
+        jobs: usize,
+        /// Cause.
+        message: String,
+    },
+}
+
+/// A node that failed, with its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{node} failed: {source}")]
+pub struct NodeFailure {
+    /// The node's label (`layer app`).
+    pub node: String,
+    /// The cause.
+    #[source]
+    pub source: LayerError,
+}
+
+/// Walks and hashes every local input and plans every layer (on `opts.jobs` threads).
+///
+/// # Errors
+/// [`BuildError::Plan`] naming the layer and the local path.
+pub fn plan(spec: &ImageSpec, opts: &BuildOptions) -> Result<Plan, BuildError> {
+    let mtime = opts.epoch(spec)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .map_err(|e| BuildError::Pool { jobs: opts.jobs, message: e.to_string() })?;
+    let layers: Vec<LayerPlan> = pool.install(|| {
+        spec.layers
+            .par_iter()
+            .map(|l| {
+                let perr = |source| BuildError::Plan { layer: l.name.clone(), source };
+                let items = l.items.par_iter().map(item_entries).collect::<Result<Vec<_>, _>>().map_err(perr)?;
+                plan_layer(&l.name, items).map_err(|e| BuildError::Plan { layer: l.name.clone(), source: e.into() })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let graph = build_graph(spec, &layers, opts.compression, mtime);
+    Ok(Plan { spec: spec.clone(), mtime, compression: opts.compression, layers, graph })
+}
+
+/// Plans and builds `spec` into `store`.
+///
+/// # Errors
+/// [`BuildError`] naming the failing node and its cause.
+pub fn build(store: &Store, spec: &ImageSpec, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuiltImage, BuildError> {
+    reporter.planning(spec.layers.len());
+    let plan = plan(spec, opts)?;
+    build_plan(store, &plan, opts, reporter)
+}
+
+/// What a node produced.
+enum NodeOutput {
+    Layer(BuiltLayer),
+    Image(Box<BuiltImage>),
+}
+
+/// Builds a plan into `store`.
+///
+/// # Errors
+/// [`BuildError`] naming the failing node and its cause.
+pub fn build_plan(store: &Store, plan: &Plan, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuiltImage, BuildError> {
+    let _lock = store.lock_shared()?;
+    let workers = u32::try_from(opts.jobs.clamp(1, 8)).unwrap_or(1);
+    let outcomes = execute(&plan.graph.dag, opts.jobs, |_, node, deps: &[Arc<NodeOutput>]| match node.kind {
+        NodeKind::Layer(i) => {
+            let lp = &plan.layers[i];
+            let total = lp.fragments.iter().map(|f| f.tar_len).sum();
+            reporter.layer_started(&lp.name, total);
+            let progress = |done| reporter.layer_progress(&lp.name, done);
+            let (output, provenance) = build_layer(store, lp, plan.compression, plan.mtime, workers, &progress)?;
+            reporter.layer_finished(&lp.name, &output, provenance);
+            Ok(NodeOutput::Layer(BuiltLayer { name: lp.name.clone(), output, provenance }))
+        }
+        NodeKind::Image => {
+            let mut layers: Vec<BuiltLayer> = deps
+                .iter()
+                .filter_map(|d| match d.as_ref() {
+                    NodeOutput::Layer(l) => Some(l.clone()),
+                    NodeOutput::Image(_) => None,
+                })
+                .collect();
+            let order: Vec<&str> = plan.layers.iter().map(|l| l.name.as_str()).collect();
+            layers.sort_by_key(|l| order.iter().position(|n| *n == l.name));
+            write_image(store, plan, &node.id, layers).map(|i| NodeOutput::Image(Box::new(i)))
+        }
+    })
+    .map_err(|message| BuildError::Pool { jobs: opts.jobs, message })?;
+
+    let mut failures = Vec::new();
+    let mut image = None;
+    for (i, o) in outcomes.into_iter().enumerate() {
+        let label = plan.graph.dag.node_weights().nth(i).map(|n| n.label.clone()).unwrap_or_default();
+        match o {
+            Outcome::Done(out) => {
+                if let NodeOutput::Image(img) = out.as_ref() {
+                    image = Some(img.as_ref().clone());
+                }
+            }
+            Outcome::Failed(source) => failures.push(NodeFailure { node: label, source }),
+            Outcome::Skipped(_) => {}
+        }
+    }
+    match image {
+        Some(img) if failures.is_empty() => Ok(img),
+        _ => Err(BuildError::Nodes { failures }),
+    }
+}
+
+fn write_image(store: &Store, plan: &Plan, id: &NodeId, layers: Vec<BuiltLayer>) -> Result<BuiltImage, LayerError> {
+    let spec = &plan.spec;
+    let created = crate::time::format_rfc3339(i64::try_from(plan.mtime).unwrap_or(i64::MAX));
+    let refs: Vec<LayerRef> = layers
+        .iter()
+        .map(|l| LayerRef {
+            name: l.name.clone(),
+            digest: l.output.digest.clone(),
+            diff_id: l.output.diff_id.clone(),
+            size: l.output.size,
+            media_type: l.output.media_type.clone(),
+        })
+        .collect();
+    let config = to_canonical(&json::image_config(spec, &refs, &created));
+    let (config_digest, config_size) = store.put_blob_bytes(&config)?;
+    let config_desc = Descriptor {
+        media_type: CONFIG_MEDIA_TYPE.into(),
+        digest: config_digest.clone(),
+        size: config_size,
+        annotations: Default::default(),
+        platform: None,
+    };
+    let manifest = to_canonical(&json::manifest(spec, config_desc, &refs, &created));
+    let (manifest_digest, manifest_size) = store.put_blob_bytes(&manifest)?;
+    let manifest_desc = Descriptor {
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        digest: manifest_digest.clone(),
+        size: manifest_size,
+        annotations: Default::default(),
+        platform: None,
+    };
+    let index = to_canonical(&json::index(&manifest_desc, &spec.tags, &spec.platform));
+    let (index_digest, _) = store.put_blob_bytes(&index)?;
+    let meta = serde_json::json!({
+        "name": spec.name, "tags": spec.tags, "manifest": manifest_digest, "config": config_digest,
+    });
+    store.put_node(
+        id,
+        &NodeRecord {
+            kind: "image".into(),
+            blobs: vec![config_digest.clone(), manifest_digest.clone(), index_digest],
+            children: layers.iter().map(|l| l.output.id.clone()).collect(),
+            meta: meta.clone(),
+        },
+    )?;
+    store.set_root(&format!("image-{}", spec.name), &RootRecord { nodes: vec![id.clone()], blobs: vec![], meta })?;
+    Ok(BuiltImage {
+        name: spec.name.clone(),
+        tags: spec.tags.clone(),
+        compression: plan.compression,
+        layers,
+        config,
+        config_digest,
+        manifest,
+        manifest_digest,
+        index,
+        node: id.clone(),
+    })
+}
