@@ -1,1 +1,16 @@
-//! it
+//! End-to-end tests of `compose`: each module drives the real binary and checks its output
+//! with independent readers or third-party tools.
+#![allow(clippy::unwrap_used)]
+
+/// Builds the demo recipe and checks the image's structure with our own independent reader.
+mod build;
+/// Bad inputs: clear errors naming paths, and a store that stays usable.
+mod bad_input;
+/// A build killed with SIGKILL, then rerun: identical digest, nothing corrupt.
+mod crash;
+/// Build twice under different conditions: identical digests.
+mod repro;
+/// Store maintenance commands.
+mod store_cmds;
+/// skopeo, umoci, runc and podman accept and run our images.
+mod validators;

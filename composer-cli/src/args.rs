@@ -1,0 +1,123 @@
+//! Command-line arguments (clap derive only; no behaviour).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Reproducible OCI images for deep-learning environments, from KDL recipes.
+#[derive(Debug, Parser)]
+#[command(name = "compose", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Store directory (default: $COMPOSE_STORE, else $XDG_CACHE_HOME/compose, else ~/.cache/compose)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) store: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Build an image from a recipe into the store and write it out
+    Build(BuildArgs),
+    /// Show the build graph of a recipe: layers, fragments, node ids
+    Graph(GraphArgs),
+    /// Show an image's layers, sizes, digests and config (layout dir, oci-archive or docker-archive)
+    Inspect(InspectArgs),
+    /// Maintain the content-addressed store
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// OCI image layout directory
+    Oci,
+    /// OCI image layout in a tar file
+    OciArchive,
+    /// `docker save` format, for `docker load` / `podman load`
+    DockerArchive,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CompressionArg {
+    Zstd,
+    Gzip,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobsArg {
+    /// Parallel jobs (default: number of CPUs)
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) jobs: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    /// Recipe file (.kdl)
+    pub(crate) recipe: PathBuf,
+    /// Output path (default: out/NAME, or out/NAME-oci.tar / out/NAME-docker.tar for archives)
+    #[arg(short, long, value_name = "PATH")]
+    pub(crate) output: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "oci")]
+    pub(crate) format: FormatArg,
+    /// Layer compression
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub(crate) compression: CompressionArg,
+    #[command(flatten)]
+    pub(crate) jobs: JobsArg,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GraphArgs {
+    /// Recipe file (.kdl)
+    pub(crate) recipe: PathBuf,
+    /// Print Graphviz DOT instead of a tree
+    #[arg(long)]
+    pub(crate) dot: bool,
+    /// Layer compression (node ids depend on it)
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub(crate) compression: CompressionArg,
+    #[command(flatten)]
+    pub(crate) jobs: JobsArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// Image: an OCI layout directory, an oci-archive or a docker-archive
+    pub(crate) image: PathBuf,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Re-hash every object; move corrupt ones to quarantine
+    Verify {
+        /// Report only; do not quarantine
+        #[arg(long)]
+        no_quarantine: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove everything no kept image references
+    Gc {
+        /// Report what would be removed
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show disk usage
+    Du {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}

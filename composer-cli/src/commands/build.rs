@@ -1,0 +1,65 @@
+//! `compose build`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use composer::layer::build::Provenance;
+use composer::{Format, build, export};
+use miette::{IntoDiagnostic, Result, WrapErr};
+
+use super::{build_options, load_recipe, open_store};
+use crate::args::{BuildArgs, FormatArg};
+use crate::progress::Bars;
+
+pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
+    let spec = load_recipe(&a.recipe)?;
+    let opts = build_options(&a.jobs, a.compression)?;
+    let store = open_store(store)?;
+    let bars = Bars::new();
+    let image = build(&store, &spec, &opts, &bars)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot build {}", a.recipe.display()))?;
+    let (format, default_out) = match a.format {
+        FormatArg::Oci => (Format::Layout, format!("out/{}", spec.name)),
+        FormatArg::OciArchive => (Format::OciArchive, format!("out/{}-oci.tar", spec.name)),
+        FormatArg::DockerArchive => (Format::DockerArchive, format!("out/{}-docker.tar", spec.name)),
+    };
+    let out = a.output.unwrap_or_else(|| PathBuf::from(default_out));
+    bars.finish();
+    export(&store, &image, format, &out).into_diagnostic().wrap_err("cannot write the image")?;
+
+    if a.json {
+        let layers: Vec<_> = image
+            .layers
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "name": l.name, "digest": l.output.digest, "diff_id": l.output.diff_id,
+                    "size": l.output.size, "uncompressed_size": l.output.tar_size,
+                    "cached": l.provenance == Provenance::Cached,
+                })
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "name": image.name, "tags": image.tags, "manifest": image.manifest_digest,
+            "config": image.config_digest, "output": out, "layers": layers,
+        });
+        println!("{doc:#}");
+    } else {
+        for l in &image.layers {
+            let how = match l.provenance {
+                Provenance::Cached => "cached".to_string(),
+                Provenance::Built { compressed, reused } => format!("built: {compressed} fragments compressed, {reused} reused"),
+            };
+            eprintln!(
+                "layer {:<16} {}  {:>10}  ({how})",
+                l.name,
+                l.output.digest,
+                composer::graph::human_bytes(l.output.size)
+            );
+        }
+        eprintln!("wrote {} to {}", image.tags.iter().map(|t| format!("{}:{t}", image.name)).collect::<Vec<_>>().join(", "), out.display());
+        println!("{}", image.manifest_digest);
+    }
+    Ok(ExitCode::SUCCESS)
+}
