@@ -1,0 +1,876 @@
+//! Tests of the whole recipe pipeline: text in, [`ImageSpec`] or diagnostics out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+
+use super::*;
+
+/// Recipe files in memory, keyed by path.
+struct Mem(HashMap<PathBuf, String>);
+
+impl SourceLoader for Mem {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        self.0.get(path).cloned().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )
+        })
+    }
+}
+
+fn mem(files: &[(&str, &str)]) -> Mem {
+    Mem(files
+        .iter()
+        .map(|(p, t)| (PathBuf::from(p), (*t).to_owned()))
+        .collect())
+}
+
+const MAIN: &str = "/r/main.kdl";
+
+fn load_files(files: &[(&str, &str)]) -> Result<ImageSpec, RecipeError> {
+    load_with(Path::new(MAIN), &mem(files))
+}
+
+fn ok(text: &str) -> ImageSpec {
+    match load_files(&[(MAIN, text)]) {
+        Ok(spec) => spec,
+        Err(e) => panic!("{}", render(&e)),
+    }
+}
+
+fn render(e: &RecipeError) -> String {
+    let mut out = String::new();
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
+    match handler.render_report(&mut out, e) {
+        Ok(()) => out,
+        Err(_) => format!("{e:?}"),
+    }
+}
+
+/// One diagnostic: kind, file, the text under the primary span, message, help.
+#[derive(Debug)]
+struct Found {
+    kind: ErrorKind,
+    file: String,
+    at: String,
+    message: String,
+    help: String,
+}
+
+fn errors_in(files: &[(&str, &str)]) -> Vec<Found> {
+    let texts: HashMap<String, String> = files
+        .iter()
+        .map(|(p, t)| {
+            let shown = p.strip_prefix("/r/").map_or(*p, |s| s);
+            (shown.to_owned(), (*t).to_owned())
+        })
+        .collect();
+    let loader = mem(files);
+    // Show files relative to /r so that `file` is short.
+    let root = Path::new(MAIN);
+    match load_with(root, &loader) {
+        Ok(spec) => panic!("expected errors, got {spec:#?}"),
+        Err(e) => e
+            .diagnostics()
+            .iter()
+            .map(|d| {
+                let file = d.file().strip_prefix("/r/").unwrap_or(d.file()).to_owned();
+                let span = d.span();
+                let at = texts
+                    .get(&file)
+                    .and_then(|t| t.get(span.offset()..span.offset() + span.len()))
+                    .unwrap_or("")
+                    .to_owned();
+                Found {
+                    kind: d.kind(),
+                    file,
+                    at,
+                    message: d.to_string(),
+                    help: d.help_text().to_owned(),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn errors(text: &str) -> Vec<Found> {
+    errors_in(&[(MAIN, text)])
+}
+
+/// The single error of `text`, which must be of `kind`.
+fn one(text: &str, kind: ErrorKind) -> Found {
+    let mut found = errors(text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = found.remove(0);
+    assert_eq!(f.kind, kind, "{f:#?}");
+    assert!(!f.help.is_empty(), "{f:#?}");
+    f
+}
+
+// ---------------------------------------------------------------- happy paths
+
+#[test]
+fn minimal_recipe_gets_defaults() {
+    let spec = ok(r#"image "hello""#);
+    assert_eq!(spec.name, "hello");
+    assert_eq!(spec.tags, ["latest"]);
+    assert_eq!(spec.platform, Platform::linux_amd64());
+    assert_eq!(spec.epoch, None);
+    assert!(spec.layers.is_empty());
+    assert_eq!(spec.config, RuntimeConfig::default());
+}
+
+#[test]
+fn full_recipe() {
+    let spec = ok(r#"
+        image "hello" {
+            tag "1.0" "latest"
+            tag "stable" "1.0"
+            platform "linux/arm64/v8"
+            epoch "2026-11-01T00:00:00Z"
+            version "1.0.0"
+            source "https://example.org/hello"
+            revision "abc123"
+        }
+        layer "base" {
+            dir "/data" mode="0775" uid=1000 gid=1000
+            write "/etc/motd" "hello\n" mode="0600"
+            write "/etc/issue" "x"
+            copy "hello" "/opt/hello" mode="0755" dir-mode="0750" uid=0 gid=10
+            copy "/abs/src" "/opt/abs"
+            symlink "/usr/local/bin/hello" "/opt/hello/hello.sh"
+        }
+        layer "app" after="base" { dir "/app"; }
+        config {
+            env "A" "1"
+            env "B" "2"
+            env "A" "3"
+            entrypoint "/bin/sh" "-c"
+            cmd "python3"
+            workdir "/workspace"
+            user "1000:1000"
+            label "k" "v"
+            annotation "a" "b"
+            expose "8080/tcp" "53/udp"
+            expose 9000
+            expose "8080"
+            volume "/data"
+            stop-signal "SIGTERM"
+        }
+    "#);
+    assert_eq!(spec.tags, ["1.0", "latest", "stable"]);
+    assert_eq!(spec.platform.to_string(), "linux/arm64/v8");
+    assert_eq!(spec.epoch, Some(1_793_491_200));
+    assert_eq!(spec.version.as_deref(), Some("1.0.0"));
+    assert_eq!(spec.source.as_deref(), Some("https://example.org/hello"));
+    assert_eq!(spec.revision.as_deref(), Some("abc123"));
+    let names: Vec<&str> = spec.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["base", "app"]);
+    assert_eq!(spec.layers[1].after.as_deref(), Some("base"));
+    let owner = |uid, gid| Ownership { uid, gid };
+    assert_eq!(
+        spec.layers[0].items,
+        [
+            LayerItem::Dir {
+                dest: "/data".into(),
+                mode: 0o775,
+                owner: owner(1000, 1000)
+            },
+            LayerItem::Write {
+                dest: "/etc/motd".into(),
+                content: "hello\n".into(),
+                mode: 0o600,
+                owner: owner(0, 0)
+            },
+            LayerItem::Write {
+                dest: "/etc/issue".into(),
+                content: "x".into(),
+                mode: 0o644,
+                owner: owner(0, 0)
+            },
+            LayerItem::Copy {
+                src: "/r/hello".into(),
+                dest: "/opt/hello".into(),
+                mode: Some(0o755),
+                dir_mode: Some(0o750),
+                owner: owner(0, 10)
+            },
+            LayerItem::Copy {
+                src: "/abs/src".into(),
+                dest: "/opt/abs".into(),
+                mode: None,
+                dir_mode: None,
+                owner: owner(0, 0)
+            },
+            LayerItem::Symlink {
+                dest: "/usr/local/bin/hello".into(),
+                target: "/opt/hello/hello.sh".into()
+            },
+        ]
+    );
+    let c = &spec.config;
+    assert_eq!(c.env, [("A".into(), "3".into()), ("B".into(), "2".into())]);
+    assert_eq!(c.entrypoint, Some(vec!["/bin/sh".into(), "-c".into()]));
+    assert_eq!(c.cmd, Some(vec!["python3".into()]));
+    assert_eq!(c.workdir.as_deref(), Some("/workspace"));
+    assert_eq!(c.user.as_deref(), Some("1000:1000"));
+    assert_eq!(c.labels, BTreeMap::from([("k".into(), "v".into())]));
+    assert_eq!(c.annotations, BTreeMap::from([("a".into(), "b".into())]));
+    assert_eq!(c.exposed_ports, ["8080/tcp", "53/udp", "9000/tcp"]);
+    assert_eq!(c.volumes, ["/data"]);
+    assert_eq!(c.stop_signal.as_deref(), Some("SIGTERM"));
+}
+
+#[test]
+fn integer_epoch_and_offset_epoch() {
+    assert_eq!(
+        ok(r#"image "x" { epoch 1700000000; }"#).epoch,
+        Some(1_700_000_000)
+    );
+    assert_eq!(
+        ok(r#"image "x" { epoch "1970-01-01T01:00:00+01:00"; }"#).epoch,
+        Some(0)
+    );
+}
+
+#[test]
+fn config_blocks_merge() {
+    let spec = ok(r#"
+        image "x"
+        config { env "A" "1"; label "l" "1"; }
+        config { env "A" "2"; cmd "sh"; label "l" "2"; }
+    "#);
+    assert_eq!(spec.config.env, [("A".into(), "2".into())]);
+    assert_eq!(spec.config.cmd, Some(vec!["sh".into()]));
+    assert_eq!(spec.config.labels.get("l").map(String::as_str), Some("2"));
+}
+
+#[test]
+fn workdir_may_be_root() {
+    assert_eq!(
+        ok(r#"image "x"; config { workdir "/"; }"#)
+            .config
+            .workdir
+            .as_deref(),
+        Some("/")
+    );
+}
+
+// ---------------------------------------------------------------- layer order
+
+fn layer_order(text: &str) -> Vec<String> {
+    ok(text).layers.into_iter().map(|l| l.name).collect()
+}
+
+#[test]
+fn layers_follow_after_then_declaration_order() {
+    let order = layer_order(
+        r#"
+        image "x"
+        layer "app" after="python" { dir "/app"; }
+        layer "system" { dir "/sys2"; }
+        layer "python" after="system" { dir "/py"; }
+        layer "extra" { dir "/extra"; }
+    "#,
+    );
+    assert_eq!(order, ["system", "python", "app", "extra"]);
+
+    let order = layer_order(
+        r#"
+        image "x"
+        layer "a" { dir "/a"; }
+        layer "b" after="a" { dir "/b"; }
+        layer "c" { dir "/c"; }
+        layer "d" after="a" { dir "/d"; }
+    "#,
+    );
+    assert_eq!(order, ["a", "b", "c", "d"]);
+}
+
+// ---------------------------------------------------------------- includes
+
+#[test]
+fn includes_are_spliced_in_place_and_nest() {
+    let spec = load_files(&[
+        (
+            MAIN,
+            r#"
+            layer "a" { dir "/a"; }
+            include "inc/b.kdl"
+            layer "d" { dir "/d"; }
+            image "x"
+        "#,
+        ),
+        (
+            "/r/inc/b.kdl",
+            "layer \"b\" { copy \"files\" \"/b\"; }\ninclude \"c.kdl\"\nconfig { env \"FROM\" \"b\"; }",
+        ),
+        ("/r/inc/c.kdl", r#"layer "c" { copy "../top" "/c"; }"#),
+    ]);
+    let spec = match spec {
+        Ok(s) => s,
+        Err(e) => panic!("{}", render(&e)),
+    };
+    let names: Vec<&str> = spec.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    let srcs: Vec<PathBuf> = spec
+        .layers
+        .iter()
+        .flat_map(|l| &l.items)
+        .filter_map(|i| match i {
+            LayerItem::Copy { src, .. } => Some(src.clone()),
+            _ => None,
+        })
+        .collect();
+    // Relative copy sources resolve against the file that declares them.
+    assert_eq!(
+        srcs,
+        [PathBuf::from("/r/inc/files"), PathBuf::from("/r/top")]
+    );
+    assert_eq!(spec.config.env, [("FROM".into(), "b".into())]);
+}
+
+#[test]
+fn include_loop_shows_the_chain() {
+    let found = errors_in(&[
+        (MAIN, r#"include "inc/a.kdl"; image "x""#),
+        ("/r/inc/a.kdl", r#"include "b.kdl""#),
+        ("/r/inc/b.kdl", r#"include "../main.kdl""#),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, ErrorKind::IncludeLoop);
+    assert_eq!(found[0].file, "inc/b.kdl");
+    assert_eq!(found[0].at, r#""../main.kdl""#);
+    assert_eq!(
+        found[0].message,
+        "include loop: /r/main.kdl → /r/inc/a.kdl → /r/inc/b.kdl → /r/main.kdl"
+    );
+}
+
+#[test]
+fn self_include_is_a_loop() {
+    let f = one(r#"include "main.kdl"; image "x""#, ErrorKind::IncludeLoop);
+    assert_eq!(f.message, "include loop: /r/main.kdl → /r/main.kdl");
+}
+
+#[test]
+fn missing_include_names_the_path() {
+    let f = one(
+        r#"include "common/nope.kdl"; image "x""#,
+        ErrorKind::IncludeRead,
+    );
+    assert_eq!(f.message, "cannot read included file `/r/common/nope.kdl`");
+    assert_eq!(f.at, r#""common/nope.kdl""#);
+}
+
+#[test]
+fn include_node_shape_is_checked() {
+    let found = errors(r#"include; include 1; include "a" "b"; include ""; image "x""#);
+    let kinds: Vec<ErrorKind> = found.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::MissingArgument,
+            ErrorKind::WrongType,
+            ErrorKind::TooManyArguments,
+            // the first argument of `include "a" "b"` is still followed
+            ErrorKind::IncludeRead,
+            ErrorKind::IncludeRead,
+        ]
+    );
+}
+
+#[test]
+fn errors_point_into_the_included_file() {
+    let found = errors_in(&[
+        (MAIN, r#"include "common/base.kdl"; image "x""#),
+        (
+            "/r/common/base.kdl",
+            "layer \"base\" {\n    wirte \"/etc/motd\" \"hi\"\n}",
+        ),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, ErrorKind::UnknownNode);
+    assert_eq!(found[0].file, "common/base.kdl");
+    assert_eq!(found[0].at, "wirte");
+    assert_eq!(found[0].help, "did you mean `write`?");
+}
+
+#[test]
+fn syntax_errors_in_includes_keep_their_file() {
+    let found = errors_in(&[
+        (MAIN, r#"include "bad.kdl"; image "x""#),
+        ("/r/bad.kdl", "layer \"x\" { dir 1.2.3 }"),
+    ]);
+    assert!(!found.is_empty());
+    assert!(
+        found
+            .iter()
+            .all(|f| f.kind == ErrorKind::Syntax && f.file == "bad.kdl"),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn include_in_a_block_is_unknown_with_a_hint() {
+    let f = one(
+        r#"image "x"; layer "l" { include "x.kdl"; dir "/a"; }"#,
+        ErrorKind::UnknownNode,
+    );
+    assert!(f.help.contains("top level"), "{f:#?}");
+}
+
+#[test]
+fn duplicates_across_files_name_the_first_location() {
+    let found = errors_in(&[
+        (
+            MAIN,
+            "include \"base.kdl\"\nimage \"x\"\nlayer \"base\" { dir \"/b\"; }",
+        ),
+        ("/r/base.kdl", "\n\nlayer \"base\" { dir \"/a\"; }"),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, ErrorKind::DuplicateLayer);
+    assert!(found[0].help.contains("base.kdl:3:1"), "{found:#?}");
+}
+
+#[test]
+fn display_names_follow_the_given_path() {
+    let loader = mem(&[
+        ("recipes/x.kdl", r#"include "common/base.kdl"; image "x""#),
+        ("recipes/common/base.kdl", r#"layer "l" { dri "/a"; }"#),
+    ]);
+    let err = load_with(Path::new("recipes/x.kdl"), &loader).err();
+    let files: Vec<&str> = err
+        .iter()
+        .flat_map(|e| e.diagnostics())
+        .map(RecipeDiagnostic::file)
+        .collect();
+    assert_eq!(files, ["recipes/common/base.kdl"]);
+}
+
+// ---------------------------------------------------------------- errors, one per kind
+
+#[test]
+fn syntax_error_is_forwarded() {
+    let found = errors(r#"image "x" { epoch 3.10.1 }"#);
+    assert!(!found.is_empty());
+    assert_eq!(found[0].kind, ErrorKind::Syntax);
+    assert_eq!(found[0].file, "main.kdl");
+}
+
+#[test]
+fn unknown_nodes_suggest() {
+    let f = one(r#"imgae "x""#, ErrorKind::UnknownNode);
+    assert_eq!(f.at, "imgae");
+    // No image node either, but an unknown node must not hide behind that: both found.
+    let found =
+        errors(r#"image "x" { tga "1"; }; layer "l" { wirte "/a" "b"; }; config { wrkdir "/"; }"#);
+    let helps: Vec<&str> = found.iter().map(|f| f.help.as_str()).collect();
+    assert_eq!(
+        helps,
+        [
+            "did you mean `tag`?",
+            "did you mean `write`?",
+            "did you mean `workdir`?"
+        ]
+    );
+    let f = one(r#"image "x"; frobnicate"#, ErrorKind::UnknownNode);
+    assert!(f.help.contains("`image`, `layer` and `config`"), "{f:#?}");
+}
+
+#[test]
+fn missing_image() {
+    let f = one(r#"layer "l" { dir "/a"; }"#, ErrorKind::MissingImage);
+    assert_eq!(f.at, "");
+}
+
+#[test]
+fn duplicate_image() {
+    let f = one("image \"x\"\nimage \"y\"", ErrorKind::DuplicateImage);
+    assert_eq!(f.at, "image");
+}
+
+#[test]
+fn unknown_property_suggests() {
+    let f = one(
+        r#"image "x"; layer "l" { dir "/a" mdoe="0755"; }"#,
+        ErrorKind::UnknownProperty,
+    );
+    assert_eq!(f.at, r#"mdoe="0755""#);
+    assert_eq!(f.help, "did you mean `mode`?");
+    let f = one(
+        r#"image "x"; layer "k" { dir "/k"; }; layer "l" after="k" aftr="y" { dir "/a"; }"#,
+        ErrorKind::UnknownProperty,
+    );
+    assert_eq!(f.help, "did you mean `after`?");
+    // An unknown property does not stop the `after` check.
+    let found = errors(r#"image "x"; layer "l" after="nope" { symlink "/a" "b" mode="0755"; }"#);
+    let kinds: Vec<ErrorKind> = found.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, [ErrorKind::UnknownProperty, ErrorKind::UnknownLayer]);
+}
+
+#[test]
+fn duplicate_property() {
+    let f = one(
+        r#"image "x"; layer "l" { dir "/a" mode="0755" mode="0700"; }"#,
+        ErrorKind::DuplicateProperty,
+    );
+    assert_eq!(f.at, r#"mode="0700""#);
+}
+
+#[test]
+fn missing_argument() {
+    let f = one(
+        r#"image "x"; layer "l" { write "/etc/motd"; }"#,
+        ErrorKind::MissingArgument,
+    );
+    assert_eq!(f.message, "`write` is missing CONTENT");
+    assert_eq!(f.at, r#""/etc/motd""#);
+    let f = one(r#"image"#, ErrorKind::MissingArgument);
+    assert_eq!(f.at, "image");
+}
+
+#[test]
+fn too_many_arguments() {
+    let f = one(
+        r#"image "x"; config { workdir "/a" "/b" "/c"; }"#,
+        ErrorKind::TooManyArguments,
+    );
+    assert_eq!(f.at, r#""/b" "/c""#);
+    assert_eq!(f.message, "`workdir` takes 1 argument (PATH), found 3");
+}
+
+#[test]
+fn wrong_types() {
+    let f = one(
+        r#"image "x"; layer "l" { dir "/a" mode=755; }"#,
+        ErrorKind::WrongType,
+    );
+    assert_eq!(
+        f.help,
+        r#"write modes as quoted octal strings, e.g. mode="0755""#
+    );
+    let f = one(
+        r#"image "x"; layer "l" { dir "/a" mode=0.755; }"#,
+        ErrorKind::WrongType,
+    );
+    assert_eq!(
+        f.help,
+        r#"write modes as quoted octal strings, e.g. mode="0755""#
+    );
+    let f = one(r#"image "x" { epoch 3.10; }"#, ErrorKind::WrongType);
+    assert!(f.help.contains("quote"), "{f:#?}");
+    assert!(f.message.contains("3.10"), "{f:#?}");
+    let f = one(r#"image "x" { version 3.10; }"#, ErrorKind::WrongType);
+    assert!(f.help.contains(r#""3.10""#), "{f:#?}");
+    let f = one(
+        r#"image "x"; layer "l" { dir "/a" uid="0"; }"#,
+        ErrorKind::WrongType,
+    );
+    assert!(f.help.contains("uid=1000"), "{f:#?}");
+    let f = one(r#"image #true"#, ErrorKind::WrongType);
+    assert!(f.help.contains(r#""true""#), "{f:#?}");
+}
+
+#[test]
+fn unexpected_children_and_annotations() {
+    let f = one(
+        r#"image "x" { tag "1" { latest; }; }"#,
+        ErrorKind::UnexpectedChildren,
+    );
+    assert_eq!(f.at, "{ latest; }");
+    let f = one(r#"(t)image "x""#, ErrorKind::TypeAnnotation);
+    assert_eq!(f.at, "t");
+    one(r#"image (t)"x""#, ErrorKind::TypeAnnotation);
+}
+
+#[test]
+fn duplicate_settings() {
+    let f = one(
+        "image \"x\"\nconfig {\n  workdir \"/a\"\n  workdir \"/b\"\n}",
+        ErrorKind::DuplicateSetting,
+    );
+    assert_eq!(f.at, "workdir");
+    let found = errors(
+        r#"image "x" { platform "linux/amd64"; platform "linux/arm64"; epoch 1; epoch 2; }"#,
+    );
+    assert_eq!(found.len(), 2, "{found:#?}");
+    // Across config blocks too.
+    one(
+        r#"image "x"; config { cmd "a"; }; config { cmd "b"; }"#,
+        ErrorKind::DuplicateSetting,
+    );
+}
+
+#[test]
+fn duplicate_layer() {
+    let f = one(
+        r#"image "x"; layer "l" { dir "/a"; }; layer "l" { dir "/b"; }"#,
+        ErrorKind::DuplicateLayer,
+    );
+    assert_eq!(f.at, "layer");
+}
+
+#[test]
+fn unknown_layer_suggests() {
+    let f = one(
+        r#"image "x"; layer "python" { dir "/a"; }; layer "app" after="pyhton" { dir "/b"; }"#,
+        ErrorKind::UnknownLayer,
+    );
+    assert_eq!(f.at, r#"after="pyhton""#);
+    assert_eq!(f.help, "did you mean `python`?");
+}
+
+#[test]
+fn layer_cycles_are_named() {
+    let f = one(
+        r#"image "x"; layer "a" after="b" { dir "/a"; }; layer "b" after="a" { dir "/b"; }; layer "c" { dir "/c"; }"#,
+        ErrorKind::LayerCycle,
+    );
+    assert_eq!(f.message, "layers form an `after` cycle: a → b → a");
+    let f = one(
+        r#"image "x"; layer "a" after="a" { dir "/a"; }"#,
+        ErrorKind::LayerCycle,
+    );
+    assert_eq!(f.message, "layers form an `after` cycle: a → a");
+}
+
+#[test]
+fn empty_layer() {
+    one(r#"image "x"; layer "l""#, ErrorKind::EmptyLayer);
+    one(r#"image "x"; layer "l" {}"#, ErrorKind::EmptyLayer);
+}
+
+#[test]
+fn duplicate_destination() {
+    let f = one(
+        r#"image "x"; layer "l" { dir "/a"; write "/a" "x"; }"#,
+        ErrorKind::DuplicateDestination,
+    );
+    assert_eq!(f.at, r#""/a""#);
+}
+
+#[test]
+fn invalid_paths() {
+    for bad in ["etc/motd", "/", "/a/../b", "/a//b", "/a/"] {
+        let f = one(
+            &format!(r#"image "x"; layer "l" {{ dir "{bad}"; }}"#),
+            ErrorKind::InvalidPath,
+        );
+        assert_eq!(f.at, format!("\"{bad}\""));
+    }
+    one(
+        r#"image "x"; config { volume "data"; }"#,
+        ErrorKind::InvalidPath,
+    );
+    one(
+        r#"image "x"; config { workdir "work"; }"#,
+        ErrorKind::InvalidPath,
+    );
+    one(
+        r#"image "x"; layer "l" { copy "" "/a"; }"#,
+        ErrorKind::InvalidPath,
+    );
+}
+
+#[test]
+fn empty_symlink_target() {
+    let f = one(
+        r#"image "x"; layer "l" { symlink "/a" ""; }"#,
+        ErrorKind::EmptySymlinkTarget,
+    );
+    assert_eq!(f.at, r#""""#);
+}
+
+#[test]
+fn invalid_values() {
+    one(
+        r#"image "x"; layer "l" { dir "/a" mode="0999"; }"#,
+        ErrorKind::InvalidMode,
+    );
+    one(
+        r#"image "x"; layer "l" { copy "a" "/a" dir-mode="rwx"; }"#,
+        ErrorKind::InvalidMode,
+    );
+    one(r#"image "x" { tag ".bad"; }"#, ErrorKind::InvalidTag);
+    let f = one(
+        r#"image "x" { platform "linux/x86_64"; }"#,
+        ErrorKind::InvalidPlatform,
+    );
+    assert!(f.help.contains("amd64"), "{f:#?}");
+    one(
+        r#"image "x" { platform "darwin/arm64"; }"#,
+        ErrorKind::InvalidPlatform,
+    );
+    one(
+        r#"image "x" { epoch "2026-02-30T00:00:00Z"; }"#,
+        ErrorKind::InvalidEpoch,
+    );
+    one(
+        r#"image "x" { epoch "1969-12-31T23:59:59Z"; }"#,
+        ErrorKind::InvalidEpoch,
+    );
+    one(r#"image "x" { epoch -1; }"#, ErrorKind::InvalidEpoch);
+    one(
+        r#"image "x"; config { expose "70000"; }"#,
+        ErrorKind::InvalidPort,
+    );
+    one(
+        r#"image "x"; config { expose "80/icmp"; }"#,
+        ErrorKind::InvalidPort,
+    );
+    one(r#"image "x"; config { expose 0; }"#, ErrorKind::InvalidPort);
+    one(r#"image "Hello World""#, ErrorKind::InvalidName);
+    one(
+        r#"image "x"; layer "a b" { dir "/a"; }"#,
+        ErrorKind::InvalidName,
+    );
+    one(
+        r#"image "x"; layer "l" { dir "/a" uid=-1; }"#,
+        ErrorKind::InvalidValue,
+    );
+    one(
+        r#"image "x"; layer "l" { dir "/a" gid=4294967296; }"#,
+        ErrorKind::InvalidValue,
+    );
+    one(
+        r#"image "x"; config { env "A=B" "c"; }"#,
+        ErrorKind::InvalidValue,
+    );
+    one(
+        r#"image "x"; config { stop-signal "TERM"; }"#,
+        ErrorKind::InvalidValue,
+    );
+    one(r#"image "x"; config { user ""; }"#, ErrorKind::InvalidValue);
+    one(
+        r#"image "x"; config { label "" "v"; }"#,
+        ErrorKind::InvalidValue,
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_pass() {
+    let found = errors(
+        r#"
+        image "x" { tag "a b"; platform "linux/amd65"; }
+        layer "base" { dir "rel"; write "/x" 1; }
+        layer "app" after="bsae" { symlink "/l" ""; }
+        config { workdir "/a"; workdir "/b"; expose "0"; }
+    "#,
+    );
+    let kinds: Vec<ErrorKind> = found.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::InvalidTag,
+            ErrorKind::InvalidPlatform,
+            ErrorKind::InvalidPath,
+            ErrorKind::WrongType,
+            ErrorKind::EmptySymlinkTarget,
+            ErrorKind::DuplicateSetting,
+            ErrorKind::InvalidPort,
+            ErrorKind::UnknownLayer,
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- API surface
+
+#[test]
+fn rendering_one_and_many() {
+    let one_err = load_files(&[(MAIN, r#"image "x"; config { wrkdir "/"; }"#)]).err();
+    let text = one_err.as_ref().map(render).unwrap_or_default();
+    assert!(text.contains("recipe::unknown_node"), "{text}");
+    assert!(text.contains("main.kdl:1:21"), "{text}");
+    assert!(text.contains("did you mean `workdir`?"), "{text}");
+    assert_eq!(
+        one_err
+            .as_ref()
+            .and_then(|e| e.code())
+            .map(|c| c.to_string())
+            .as_deref(),
+        Some("recipe::unknown_node")
+    );
+
+    let many = load_files(&[(MAIN, r#"image "x"; config { wrkdir "/"; usr "a"; }"#)]).err();
+    let text = many.as_ref().map(render).unwrap_or_default();
+    assert!(text.contains("recipe `/r/main.kdl` has 2 errors"), "{text}");
+    assert!(text.contains("did you mean `user`?"), "{text}");
+}
+
+#[test]
+fn load_reports_unreadable_recipe_with_its_path() {
+    let err = load(Path::new("/nonexistent/dir/recipe.kdl")).err();
+    assert!(matches!(err, Some(RecipeError::Read { .. })), "{err:?}");
+    let text = err.as_ref().map(render).unwrap_or_default();
+    assert!(
+        text.contains("cannot read recipe `/nonexistent/dir/recipe.kdl`"),
+        "{text}"
+    );
+    assert!(text.contains("recipe::read"), "{text}");
+}
+
+#[test]
+fn parse_str_resolves_against_base_dir() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let write = std::fs::write(
+        dir.path().join("inc.kdl"),
+        r#"layer "inc" { copy "data" "/data"; }"#,
+    );
+    assert!(write.is_ok());
+    let spec = match parse_str("virtual.kdl", r#"include "inc.kdl"; image "x""#, dir.path()) {
+        Ok(s) => s,
+        Err(e) => panic!("{}", render(&e)),
+    };
+    assert_eq!(
+        spec.layers[0].items[0],
+        LayerItem::Copy {
+            src: dir.path().join("data"),
+            dest: "/data".into(),
+            mode: None,
+            dir_mode: None,
+            owner: Ownership::default()
+        }
+    );
+    let err = parse_str("virtual.kdl", r#"image "x" { tga "1"; }"#, dir.path()).err();
+    let files: Vec<&str> = err
+        .iter()
+        .flat_map(|e| e.diagnostics())
+        .map(RecipeDiagnostic::file)
+        .collect();
+    assert_eq!(files, ["virtual.kdl"]);
+}
+
+#[test]
+fn load_makes_copy_sources_absolute() {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let path = dir.path().join("r.kdl");
+    assert!(
+        std::fs::write(
+            &path,
+            r#"image "x"; layer "l" { copy "./files/../f" "/f"; }"#
+        )
+        .is_ok()
+    );
+    let spec = match load(&path) {
+        Ok(s) => s,
+        Err(e) => panic!("{}", render(&e)),
+    };
+    match &spec.layers[0].items[0] {
+        LayerItem::Copy { src, .. } => assert_eq!(src, &dir.path().join("f")),
+        other => panic!("{other:?}"),
+    }
+}
