@@ -14,7 +14,7 @@ use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
 
 /// What a [`RecipeDiagnostic`] is about. Each kind has its own diagnostic code,
 /// `recipe::<snake_case name>` (see [`ErrorKind::code`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The file is not valid KDL v2 (forwarded from the `kdl` parser).
@@ -78,6 +78,39 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: &'static [ErrorKind] = &[
+        Self::Syntax,
+        Self::UnknownNode,
+        Self::UnknownProperty,
+        Self::DuplicateProperty,
+        Self::MissingArgument,
+        Self::TooManyArguments,
+        Self::WrongType,
+        Self::UnexpectedChildren,
+        Self::TypeAnnotation,
+        Self::MissingImage,
+        Self::DuplicateImage,
+        Self::DuplicateSetting,
+        Self::DuplicateLayer,
+        Self::UnknownLayer,
+        Self::LayerCycle,
+        Self::EmptyLayer,
+        Self::DuplicateDestination,
+        Self::InvalidPath,
+        Self::EmptySymlinkTarget,
+        Self::InvalidMode,
+        Self::InvalidTag,
+        Self::InvalidPlatform,
+        Self::InvalidEpoch,
+        Self::InvalidPort,
+        Self::InvalidName,
+        Self::InvalidValue,
+        Self::IncludeLoop,
+        Self::IncludeRead,
+        Self::IncludeDepth,
+    ];
+
     /// The diagnostic code, e.g. `recipe::unknown_node`.
     #[must_use]
     pub fn code(self) -> &'static str {

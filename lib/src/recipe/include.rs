@@ -83,6 +83,36 @@ pub(crate) fn splice(
 const SYNTAX_HELP: &str = "recipes are KDL v2: quote strings that are not plain words \
     (versions such as \"3.10\", paths, modes), write booleans as #true/#false";
 
+/// Help for a KDL syntax error: the common recipe mistakes (unquoted versions, v1
+/// booleans) get a specific hint; otherwise kdl's own help, else a general one.
+fn syntax_help(text: &str, span: SourceSpan, kdl_help: Option<String>) -> String {
+    let spanned = text
+        .get(span.offset()..span.offset() + span.len())
+        .unwrap_or("");
+    let end = span.offset() + spanned.trim_end().len();
+    let start = text
+        .get(..end)
+        .and_then(|before| before.rfind(|c: char| c.is_whitespace() || c == '='))
+        .map_or(0, |i| i + 1)
+        .max(span.offset().min(end));
+    // The whole token: extend past the span to the next separator.
+    let rest = text.get(start..).unwrap_or("");
+    let token_len = rest
+        .find(|c: char| c.is_whitespace() || ";{}()".contains(c))
+        .unwrap_or(rest.len());
+    let token = rest.get(..token_len).unwrap_or("");
+    if token.starts_with(|c: char| c.is_ascii_digit()) {
+        format!(
+            "an unquoted value that starts with a digit is a number in KDL; quote versions \
+             and similar text: \"{token}\""
+        )
+    } else if matches!(token, "true" | "false" | "null") {
+        format!("KDL v2 writes #true, #false and #null; quote it if you mean the text: \"{token}\"")
+    } else {
+        kdl_help.unwrap_or_else(|| SYNTAX_HELP.to_owned())
+    }
+}
+
 impl Splicer<'_> {
     fn add_file(&mut self, path: PathBuf, name: String, text: String) {
         let text: Arc<str> = Arc::from(text);
@@ -93,9 +123,10 @@ impl Splicer<'_> {
                 for d in err.diagnostics {
                     let message = d.message.unwrap_or_else(|| "invalid KDL".to_owned());
                     let label = d.label.unwrap_or_else(|| "here".to_owned());
+                    let help = syntax_help(&text, d.span, d.help);
                     let diag =
                         RecipeDiagnostic::new(ErrorKind::Syntax, &source, d.span, label, message)
-                            .help(d.help.unwrap_or_else(|| SYNTAX_HELP.to_owned()));
+                            .help(help);
                     self.diags.push(diag);
                 }
                 return;
@@ -202,10 +233,7 @@ impl Splicer<'_> {
                         "cannot be read",
                         format!("cannot read included file `{name}`"),
                     )
-                    .help(format!(
-                        "include paths are relative to the including file `{}`",
-                        file.name()
-                    ))
+                    .help("include paths are relative to the directory of the including file")
                     .cause(err);
                 self.diags.push(d);
             }

@@ -530,10 +530,15 @@ fn epoch(cx: &mut Cx<'_>, e: &KdlEntry) -> Option<i64> {
                     "expected a quoted time or an integer",
                     format!("epoch must be an RFC 3339 string or integer seconds, found `{raw}`"),
                 )
-                .help(format!(
-                    "KDL reads unquoted `{raw}` as a number, not a time: quote a timestamp, e.g. \
-                     epoch \"2026-11-01T00:00:00Z\", or give whole seconds"
-                ));
+                .help(if matches!(e.value(), KdlValue::Float(_)) {
+                    format!(
+                        "KDL reads unquoted {raw} as a number: quote a timestamp, \
+                         e.g. \"2026-11-01T00:00:00Z\""
+                    )
+                } else {
+                    r#"write a quoted timestamp, e.g. epoch "2026-11-01T00:00:00Z", or whole seconds"#
+                        .to_owned()
+                });
             cx.push(d);
             None
         }

@@ -369,6 +369,33 @@ fn missing_include_names_the_path() {
     assert_eq!(f.at, r#""common/nope.kdl""#);
 }
 
+/// Every file includes a file one directory deeper: never a loop, but unbounded.
+struct Endless;
+
+impl SourceLoader for Endless {
+    fn read(&self, _path: &Path) -> io::Result<String> {
+        Ok(r#"include "d/deeper.kdl"; image "x""#.to_owned())
+    }
+}
+
+#[test]
+fn include_depth_is_bounded() {
+    let err = load_with(Path::new("/r/main.kdl"), &Endless).err();
+    let kinds: Vec<ErrorKind> = err
+        .iter()
+        .flat_map(|e| e.diagnostics())
+        .map(|d| d.kind())
+        .collect();
+    assert_eq!(kinds, [ErrorKind::IncludeDepth]);
+}
+
+#[test]
+fn every_kind_has_a_distinct_code() {
+    let codes: std::collections::BTreeSet<&str> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
+    assert_eq!(codes.len(), ErrorKind::ALL.len());
+    assert!(codes.iter().all(|c| c.starts_with("recipe::")));
+}
+
 #[test]
 fn include_node_shape_is_checked() {
     let found = errors(r#"include; include 1; include "a" "b"; include ""; image "x""#);
@@ -463,6 +490,23 @@ fn syntax_error_is_forwarded() {
     assert!(!found.is_empty());
     assert_eq!(found[0].kind, ErrorKind::Syntax);
     assert_eq!(found[0].file, "main.kdl");
+}
+
+#[test]
+fn syntax_help_for_unquoted_versions_and_v1_booleans() {
+    let help = |text: &str| {
+        errors(text)
+            .first()
+            .map(|f| f.help.clone())
+            .unwrap_or_default()
+    };
+    assert!(help("image \"x\" { version 2.21.0; }").ends_with("\"2.21.0\""));
+    assert!(help("image \"x\" { version 2.3.1+cu121; }").ends_with("\"2.3.1+cu121\""));
+    assert!(help("image \"x\" { version libc6=2.36-9; }").ends_with("\"2.36-9\""));
+    assert!(help("image \"x\" { version true; }").contains("#true"));
+    assert!(help("image \"x\" { version 1.\n}").ends_with("\"1.\""));
+    // Not a value problem: kdl's own help.
+    assert!(help("image \"x\n").contains("multi-line"));
 }
 
 #[test]
