@@ -390,6 +390,15 @@ fn include_depth_is_bounded() {
 }
 
 #[test]
+fn errors_can_become_miette_reports() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<RecipeError>();
+    let err = load_files(&[(MAIN, "image")]).err();
+    let report = err.map(miette::Report::new);
+    assert!(report.is_some_and(|r| r.to_string() == "`image` is missing NAME"));
+}
+
+#[test]
 fn every_kind_has_a_distinct_code() {
     let codes: std::collections::BTreeSet<&str> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
     assert_eq!(codes.len(), ErrorKind::ALL.len());
