@@ -16,7 +16,10 @@ pub(crate) struct Bars {
 
 impl Bars {
     pub(crate) fn new() -> Self {
-        Self { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), bars: Mutex::new(BTreeMap::new()) }
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(BTreeMap::new()),
+        }
     }
 
     pub(crate) fn finish(&self) {
@@ -35,9 +38,11 @@ impl Bars {
 impl Reporter for Bars {
     fn layer_started(&self, layer: &str, total: u64) {
         let bar = self.multi.add(ProgressBar::new(total));
-        let style = ProgressStyle::with_template("{prefix:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style = ProgressStyle::with_template(
+            "{prefix:>16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(layer.to_string());
         if let Ok(mut bars) = self.bars.lock() {
@@ -50,7 +55,11 @@ impl Reporter for Bars {
     }
 
     fn layer_finished(&self, layer: &str, _out: &LayerOutput, how: Provenance) {
-        let msg = if how == Provenance::Cached { "cached" } else { "built" };
+        let msg = if how == Provenance::Cached {
+            "cached"
+        } else {
+            "built"
+        };
         self.with_bar(layer, |b| b.finish_with_message(msg));
     }
 }

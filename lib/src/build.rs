@@ -19,7 +19,9 @@ use crate::graph::{BuildGraph, NodeKind, build_graph};
 use crate::layer::build::Provenance;
 use crate::layer::files::item_entries;
 use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, build_layer, plan_layer};
-use crate::oci::json::{self, CONFIG_MEDIA_TYPE, Descriptor, LayerRef, MANIFEST_MEDIA_TYPE, to_canonical};
+use crate::oci::json::{
+    self, CONFIG_MEDIA_TYPE, Descriptor, LayerRef, MANIFEST_MEDIA_TYPE, to_canonical,
+};
 use crate::recipe::ImageSpec;
 use crate::report::Reporter;
 
@@ -112,7 +114,9 @@ pub struct BuiltImage {
 #[non_exhaustive]
 pub enum BuildError {
     /// A negative epoch.
-    #[error("epoch {0} is before 1970; SOURCE_DATE_EPOCH and the recipe epoch must be non-negative")]
+    #[error(
+        "epoch {0} is before 1970; SOURCE_DATE_EPOCH and the recipe epoch must be non-negative"
+    )]
     Epoch(i64),
     /// Planning a layer failed.
     #[error("layer `{layer}`: {source}")]
@@ -121,7 +125,7 @@ pub enum BuildError {
         layer: String,
         /// Cause.
         #[source]
-        source: LayerError,
+        source: Box<LayerError>,
     },
     /// One or more nodes failed.
     #[error("{}", failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
@@ -162,26 +166,51 @@ pub fn plan(spec: &ImageSpec, opts: &BuildOptions) -> Result<Plan, BuildError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()
-        .map_err(|e| BuildError::Pool { jobs: opts.jobs, message: e.to_string() })?;
+        .map_err(|e| BuildError::Pool {
+            jobs: opts.jobs,
+            message: e.to_string(),
+        })?;
     let layers: Vec<LayerPlan> = pool.install(|| {
         spec.layers
             .par_iter()
             .map(|l| {
-                let perr = |source| BuildError::Plan { layer: l.name.clone(), source };
-                let items = l.items.par_iter().map(item_entries).collect::<Result<Vec<_>, _>>().map_err(perr)?;
-                plan_layer(&l.name, items).map_err(|e| BuildError::Plan { layer: l.name.clone(), source: e.into() })
+                let perr = |source| BuildError::Plan {
+                    layer: l.name.clone(),
+                    source: Box::new(source),
+                };
+                let items = l
+                    .items
+                    .par_iter()
+                    .map(item_entries)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(perr)?;
+                plan_layer(&l.name, items).map_err(|e| BuildError::Plan {
+                    layer: l.name.clone(),
+                    source: Box::new(e.into()),
+                })
             })
             .collect::<Result<Vec<_>, _>>()
     })?;
     let graph = build_graph(spec, &layers, opts.compression, mtime);
-    Ok(Plan { spec: spec.clone(), mtime, compression: opts.compression, layers, graph })
+    Ok(Plan {
+        spec: spec.clone(),
+        mtime,
+        compression: opts.compression,
+        layers,
+        graph,
+    })
 }
 
 /// Plans and builds `spec` into `store`.
 ///
 /// # Errors
 /// [`BuildError`] naming the failing node and its cause.
-pub fn build(store: &Store, spec: &ImageSpec, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuiltImage, BuildError> {
+pub fn build(
+    store: &Store,
+    spec: &ImageSpec,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuiltImage, BuildError> {
     reporter.planning(spec.layers.len());
     let plan = plan(spec, opts)?;
     build_plan(store, &plan, opts, reporter)
@@ -197,45 +226,71 @@ enum NodeOutput {
 ///
 /// # Errors
 /// [`BuildError`] naming the failing node and its cause.
-pub fn build_plan(store: &Store, plan: &Plan, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuiltImage, BuildError> {
+pub fn build_plan(
+    store: &Store,
+    plan: &Plan,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuiltImage, BuildError> {
     let _lock = store.lock_shared()?;
     let workers = u32::try_from(opts.jobs.clamp(1, 8)).unwrap_or(1);
-    let outcomes = execute(&plan.graph.dag, opts.jobs, |_, node, deps: &[Arc<NodeOutput>]| match node.kind {
-        NodeKind::Layer(i) => {
-            let lp = &plan.layers[i];
-            let total = lp.fragments.iter().map(|f| f.tar_len).sum();
-            reporter.layer_started(&lp.name, total);
-            let progress = |done| reporter.layer_progress(&lp.name, done);
-            let (output, provenance) = build_layer(store, lp, plan.compression, plan.mtime, workers, &progress)?;
-            reporter.layer_finished(&lp.name, &output, provenance);
-            Ok(NodeOutput::Layer(BuiltLayer { name: lp.name.clone(), output, provenance }))
-        }
-        NodeKind::Image => {
-            let mut layers: Vec<BuiltLayer> = deps
-                .iter()
-                .filter_map(|d| match d.as_ref() {
-                    NodeOutput::Layer(l) => Some(l.clone()),
-                    NodeOutput::Image(_) => None,
-                })
-                .collect();
-            let order: Vec<&str> = plan.layers.iter().map(|l| l.name.as_str()).collect();
-            layers.sort_by_key(|l| order.iter().position(|n| *n == l.name));
-            write_image(store, plan, &node.id, layers).map(|i| NodeOutput::Image(Box::new(i)))
-        }
-    })
-    .map_err(|message| BuildError::Pool { jobs: opts.jobs, message })?;
+    let outcomes = execute(
+        &plan.graph.dag,
+        opts.jobs,
+        |_, node, deps: &[Arc<NodeOutput>]| match node.kind {
+            NodeKind::Layer(i) => {
+                let lp = &plan.layers[i];
+                let total = lp.fragments.iter().map(|f| f.tar_len).sum();
+                reporter.layer_started(&lp.name, total);
+                let progress = |done| reporter.layer_progress(&lp.name, done);
+                let (output, provenance) =
+                    build_layer(store, lp, plan.compression, plan.mtime, workers, &progress)?;
+                reporter.layer_finished(&lp.name, &output, provenance);
+                Ok(NodeOutput::Layer(BuiltLayer {
+                    name: lp.name.clone(),
+                    output,
+                    provenance,
+                }))
+            }
+            NodeKind::Image => {
+                let mut layers: Vec<BuiltLayer> = deps
+                    .iter()
+                    .filter_map(|d| match d.as_ref() {
+                        NodeOutput::Layer(l) => Some(l.clone()),
+                        NodeOutput::Image(_) => None,
+                    })
+                    .collect();
+                let order: Vec<&str> = plan.layers.iter().map(|l| l.name.as_str()).collect();
+                layers.sort_by_key(|l| order.iter().position(|n| *n == l.name));
+                write_image(store, plan, &node.id, layers).map(|i| NodeOutput::Image(Box::new(i)))
+            }
+        },
+    )
+    .map_err(|message| BuildError::Pool {
+        jobs: opts.jobs,
+        message,
+    })?;
 
     let mut failures = Vec::new();
     let mut image = None;
     for (i, o) in outcomes.into_iter().enumerate() {
-        let label = plan.graph.dag.node_weights().nth(i).map(|n| n.label.clone()).unwrap_or_default();
+        let label = plan
+            .graph
+            .dag
+            .node_weights()
+            .nth(i)
+            .map(|n| n.label.clone())
+            .unwrap_or_default();
         match o {
             Outcome::Done(out) => {
                 if let NodeOutput::Image(img) = out.as_ref() {
                     image = Some(img.as_ref().clone());
                 }
             }
-            Outcome::Failed(source) => failures.push(NodeFailure { node: label, source }),
+            Outcome::Failed(source) => failures.push(NodeFailure {
+                node: label,
+                source,
+            }),
             Outcome::Skipped(_) => {}
         }
     }
@@ -245,7 +300,12 @@ pub fn build_plan(store: &Store, plan: &Plan, opts: &BuildOptions, reporter: &dy
     }
 }
 
-fn write_image(store: &Store, plan: &Plan, id: &NodeId, layers: Vec<BuiltLayer>) -> Result<BuiltImage, LayerError> {
+fn write_image(
+    store: &Store,
+    plan: &Plan,
+    id: &NodeId,
+    layers: Vec<BuiltLayer>,
+) -> Result<BuiltImage, LayerError> {
     let spec = &plan.spec;
     let created = crate::time::format_rfc3339(i64::try_from(plan.mtime).unwrap_or(i64::MAX));
     let refs: Vec<LayerRef> = layers
@@ -286,11 +346,18 @@ fn write_image(store: &Store, plan: &Plan, id: &NodeId, layers: Vec<BuiltLayer>)
         &NodeRecord {
             kind: "image".into(),
             blobs: vec![config_digest.clone(), manifest_digest.clone(), index_digest],
-            children: layers.iter().map(|l| l.output.id.clone()).collect(),
+            children: layers.iter().map(|l| l.output.id).collect(),
             meta: meta.clone(),
         },
     )?;
-    store.set_root(&format!("image-{}", spec.name), &RootRecord { nodes: vec![id.clone()], blobs: vec![], meta })?;
+    store.set_root(
+        &format!("image-{}", spec.name),
+        &RootRecord {
+            nodes: vec![*id],
+            blobs: vec![],
+            meta,
+        },
+    )?;
     Ok(BuiltImage {
         name: spec.name.clone(),
         tags: spec.tags.clone(),
@@ -301,6 +368,6 @@ fn write_image(store: &Store, plan: &Plan, id: &NodeId, layers: Vec<BuiltLayer>)
         manifest,
         manifest_digest,
         index,
-        node: id.clone(),
+        node: *id,
     })
 }

@@ -33,7 +33,11 @@ struct State<O, E> {
 ///
 /// # Errors
 /// The pool cannot be created (returned as its message).
-pub fn execute<N, O, E, F>(graph: &DiGraph<N, ()>, jobs: usize, run: F) -> Result<Vec<Outcome<O, E>>, String>
+pub fn execute<N, O, E, F>(
+    graph: &DiGraph<N, ()>,
+    jobs: usize,
+    run: F,
+) -> Result<Vec<Outcome<O, E>>, String>
 where
     N: Sync,
     O: Send + Sync,
@@ -46,11 +50,22 @@ where
         .build()
         .map_err(|e| e.to_string())?;
     let n = graph.node_count();
-    let indegree = graph.node_indices().map(|i| graph.edges_directed(i, Direction::Incoming).count()).collect();
-    let state = Mutex::new(State { indegree, outcomes: (0..n).map(|_| None).collect() });
+    let indegree = graph
+        .node_indices()
+        .map(|i| graph.edges_directed(i, Direction::Incoming).count())
+        .collect();
+    let state = Mutex::new(State {
+        indegree,
+        outcomes: (0..n).map(|_| None).collect(),
+    });
     let ready: Vec<NodeIndex> = graph
         .node_indices()
-        .filter(|i| graph.edges_directed(*i, Direction::Incoming).next().is_none())
+        .filter(|i| {
+            graph
+                .edges_directed(*i, Direction::Incoming)
+                .next()
+                .is_none()
+        })
         .collect();
     pool.scope(|s| {
         for idx in ready {
@@ -93,7 +108,10 @@ fn spawn<'s, N, O, E, F>(
         match result {
             Ok(o) => {
                 st.outcomes[idx.index()] = Some(Outcome::Done(Arc::new(o)));
-                let dependents: Vec<NodeIndex> = graph.edges_directed(idx, Direction::Outgoing).map(|e| e.target()).collect();
+                let dependents: Vec<NodeIndex> = graph
+                    .edges_directed(idx, Direction::Outgoing)
+                    .map(|e| e.target())
+                    .collect();
                 for d in dependents {
                     st.indegree[d.index()] -= 1;
                     if st.indegree[d.index()] == 0 && st.outcomes[d.index()].is_none() {
@@ -104,11 +122,18 @@ fn spawn<'s, N, O, E, F>(
             Err(e) => {
                 st.outcomes[idx.index()] = Some(Outcome::Failed(e));
                 // Every transitive dependent is skipped, naming this node as the cause.
-                let mut stack: Vec<NodeIndex> = graph.edges_directed(idx, Direction::Outgoing).map(|e| e.target()).collect();
+                let mut stack: Vec<NodeIndex> = graph
+                    .edges_directed(idx, Direction::Outgoing)
+                    .map(|e| e.target())
+                    .collect();
                 while let Some(d) = stack.pop() {
                     if st.outcomes[d.index()].is_none() {
                         st.outcomes[d.index()] = Some(Outcome::Skipped(idx));
-                        stack.extend(graph.edges_directed(d, Direction::Outgoing).map(|e| e.target()));
+                        stack.extend(
+                            graph
+                                .edges_directed(d, Direction::Outgoing)
+                                .map(|e| e.target()),
+                        );
                     }
                 }
             }

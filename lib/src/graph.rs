@@ -46,15 +46,28 @@ pub struct BuildGraph {
 
 /// Builds the graph for `spec` with its layer plans.
 #[must_use]
-pub fn build_graph(spec: &ImageSpec, plans: &[LayerPlan], compression: Compression, mtime: u64) -> BuildGraph {
+pub fn build_graph(
+    spec: &ImageSpec,
+    plans: &[LayerPlan],
+    compression: Compression,
+    mtime: u64,
+) -> BuildGraph {
     let mut dag = DiGraph::new();
     let mut layer_nodes = Vec::with_capacity(plans.len());
     for (i, p) in plans.iter().enumerate() {
-        let frag_ids: Vec<NodeId> = p.fragments.iter().map(|f| f.node_id(compression, mtime)).collect();
+        let frag_ids: Vec<NodeId> = p
+            .fragments
+            .iter()
+            .map(|f| f.node_id(compression, mtime))
+            .collect();
         let id = layer_id(&frag_ids, compression);
-        layer_nodes.push(dag.add_node(GraphNode { id, label: format!("layer {}", p.name), kind: NodeKind::Layer(i) }));
+        layer_nodes.push(dag.add_node(GraphNode {
+            id,
+            label: format!("layer {}", p.name),
+            kind: NodeKind::Layer(i),
+        }));
     }
-    let layer_ids: Vec<NodeId> = layer_nodes.iter().map(|n| dag[*n].id.clone()).collect();
+    let layer_ids: Vec<NodeId> = layer_nodes.iter().map(|n| dag[*n].id).collect();
     let image = dag.add_node(GraphNode {
         id: image_id(spec, &layer_ids, compression, mtime),
         label: format!("image {}", spec.name),
@@ -68,11 +81,19 @@ pub fn build_graph(spec: &ImageSpec, plans: &[LayerPlan], compression: Compressi
 
 /// The image node's id: every input of config, manifest and index.
 #[must_use]
-pub fn image_id(spec: &ImageSpec, layers: &[NodeId], compression: Compression, mtime: u64) -> NodeId {
+pub fn image_id(
+    spec: &ImageSpec,
+    layers: &[NodeId],
+    compression: Compression,
+    mtime: u64,
+) -> NodeId {
     let mut k = NodeKey::new("image", FORMAT_VERSION);
-    k.str("compression", &compression.key()).u64("created", mtime);
-    k.str("name", &spec.name).str("platform", &spec.platform.to_string());
-    k.opt_str("version", spec.version.as_deref()).opt_str("source", spec.source.as_deref());
+    k.str("compression", &compression.key())
+        .u64("created", mtime);
+    k.str("name", &spec.name)
+        .str("platform", &spec.platform.to_string());
+    k.opt_str("version", spec.version.as_deref())
+        .opt_str("source", spec.source.as_deref());
     k.opt_str("revision", spec.revision.as_deref());
     for t in &spec.tags {
         k.str("tag", t);
@@ -96,7 +117,8 @@ pub fn image_id(spec: &ImageSpec, layers: &[NodeId], compression: Compression, m
             }
         };
     }
-    k.opt_str("workdir", c.workdir.as_deref()).opt_str("user", c.user.as_deref());
+    k.opt_str("workdir", c.workdir.as_deref())
+        .opt_str("user", c.user.as_deref());
     k.opt_str("stop-signal", c.stop_signal.as_deref());
     for (key, v) in &c.labels {
         k.str("label-key", key).str("label-value", v);
@@ -123,7 +145,11 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 impl BuildGraph {
@@ -132,16 +158,36 @@ impl BuildGraph {
     pub fn render_text(&self, plans: &[LayerPlan], compression: Compression, mtime: u64) -> String {
         let img = &self.dag[self.image];
         let mut s = format!("{} ({})\n", img.label, short(&img.id));
-        let layers: Vec<&GraphNode> = self.dag.node_weights().filter(|n| matches!(n.kind, NodeKind::Layer(_))).collect();
+        let layers: Vec<&GraphNode> = self
+            .dag
+            .node_weights()
+            .filter(|n| matches!(n.kind, NodeKind::Layer(_)))
+            .collect();
         for (li, node) in layers.iter().enumerate() {
-            let NodeKind::Layer(i) = node.kind else { continue };
+            let NodeKind::Layer(i) = node.kind else {
+                continue;
+            };
             let Some(plan) = plans.get(i) else { continue };
             let last_layer = li + 1 == layers.len();
-            let (branch, pad) = if last_layer { ("└── ", "    ") } else { ("├── ", "│   ") };
+            let (branch, pad) = if last_layer {
+                ("└── ", "    ")
+            } else {
+                ("├── ", "│   ")
+            };
             let total: u64 = plan.fragments.iter().map(|f| f.tar_len).sum();
-            let _ = writeln!(s, "{branch}{} ({}, {} uncompressed)", node.label, short(&node.id), human_bytes(total));
+            let _ = writeln!(
+                s,
+                "{branch}{} ({}, {} uncompressed)",
+                node.label,
+                short(&node.id),
+                human_bytes(total)
+            );
             for (fi, f) in plan.fragments.iter().enumerate() {
-                let b = if fi + 1 == plan.fragments.len() { "└── " } else { "├── " };
+                let b = if fi + 1 == plan.fragments.len() {
+                    "└── "
+                } else {
+                    "├── "
+                };
                 let _ = writeln!(
                     s,
                     "{pad}{b}fragment {} ({}, {} entries, {})",
@@ -161,7 +207,13 @@ impl BuildGraph {
         let mut s = String::from("digraph compose {\n  rankdir=BT;\n");
         for i in self.dag.node_indices() {
             let n = &self.dag[i];
-            let _ = writeln!(s, "  n{} [label=\"{}\\n{}\"];", i.index(), n.label.replace('"', "\\\""), short(&n.id));
+            let _ = writeln!(
+                s,
+                "  n{} [label=\"{}\\n{}\"];",
+                i.index(),
+                n.label.replace('"', "\\\""),
+                short(&n.id)
+            );
         }
         for e in self.dag.raw_edges() {
             let _ = writeln!(s, "  n{} -> n{};", e.source().index(), e.target().index());

@@ -15,7 +15,13 @@ fn assert_store_usable(store: &Path, src: &Path, as_user: Option<&str>) {
     let v = run_ok(verify.args(["store", "verify"]));
     assert!(v.contains(": 0 problems"), "{v}");
     let mut build = as_user.map_or_else(|| compose(store), |u| as_nobody(u, store));
-    run_ok(build.arg("build").arg(src.join("demo.kdl")).arg("-o").arg(src.join("out")));
+    run_ok(
+        build
+            .arg("build")
+            .arg(src.join("demo.kdl"))
+            .arg("-o")
+            .arg(src.join("out")),
+    );
 }
 
 /// `compose` run as an unprivileged user (root ignores file permissions).
@@ -31,7 +37,10 @@ fn as_nobody(_user: &str, store: &Path) -> Command {
 }
 
 fn running_as_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n")
 }
 
 #[test]
@@ -40,11 +49,26 @@ fn missing_local_file_names_the_path() {
     let src = t.path().join("src");
     make_demo(&src, "022", false);
     let store = t.path().join("store");
-    run_ok(compose(&store).arg("build").arg(src.join("demo.kdl")).arg("-o").arg(t.path().join("ok")));
+    run_ok(
+        compose(&store)
+            .arg("build")
+            .arg(src.join("demo.kdl"))
+            .arg("-o")
+            .arg(t.path().join("ok")),
+    );
     std::fs::remove_file(src.join("app/run.sh")).unwrap();
-    let out = run_err(compose(&store).arg("build").arg(src.join("demo.kdl")).arg("-o").arg(t.path().join("o")));
+    let out = run_err(
+        compose(&store)
+            .arg("build")
+            .arg(src.join("demo.kdl"))
+            .arg("-o")
+            .arg(t.path().join("o")),
+    );
     let err = stderr(&out);
-    assert!(err.contains(&src.join("app/run.sh").display().to_string()), "{err}");
+    assert!(
+        err.contains(&src.join("app/run.sh").display().to_string()),
+        "{err}"
+    );
     assert!(err.contains("layer `app`"), "names the layer: {err}");
     write(&src.join("app/run.sh"), "#!/bin/sh\necho run\n");
     assert_store_usable(&store, &src, None);
@@ -55,7 +79,11 @@ fn missing_recipe_names_the_path() {
     let t = tempfile::tempdir().unwrap();
     let missing = t.path().join("nope.kdl");
     let out = run_err(compose(&t.path().join("store")).arg("build").arg(&missing));
-    assert!(stderr(&out).contains(&missing.display().to_string()), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&missing.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -74,12 +102,27 @@ fn unreadable_directory_names_the_path() {
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
     let store = t.path().join("store");
     std::fs::create_dir_all(&store).unwrap();
-    let st = Command::new("chown").args(["-R", "65534:65534"]).arg(&store).arg(&src).status().unwrap();
+    let st = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&store)
+        .arg(&src)
+        .status()
+        .unwrap();
     assert!(st.success());
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let st = Command::new("chown").args(["0:0"]).arg(&secret).status().unwrap();
+    let st = Command::new("chown")
+        .args(["0:0"])
+        .arg(&secret)
+        .status()
+        .unwrap();
     assert!(st.success());
-    let out = run_err(as_nobody("nobody", &store).arg("build").arg(src.join("demo.kdl")).arg("-o").arg(src.join("out")));
+    let out = run_err(
+        as_nobody("nobody", &store)
+            .arg("build")
+            .arg(src.join("demo.kdl"))
+            .arg("-o")
+            .arg(src.join("out")),
+    );
     let err = stderr(&out);
     assert!(err.contains(&secret.display().to_string()), "{err}");
     assert!(err.to_lowercase().contains("permission denied"), "{err}");
@@ -96,8 +139,18 @@ fn store_on_a_read_only_path_names_the_path() {
     let file = t.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let bad = file.join("store");
-    let out = run_err(compose(&bad).arg("build").arg(src.join("demo.kdl")).arg("-o").arg(t.path().join("o")));
-    assert!(stderr(&out).contains(&bad.display().to_string()), "{}", stderr(&out));
+    let out = run_err(
+        compose(&bad)
+            .arg("build")
+            .arg(src.join("demo.kdl"))
+            .arg("-o")
+            .arg(t.path().join("o")),
+    );
+    assert!(
+        stderr(&out).contains(&bad.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
 
     if running_as_root() && have("setpriv") {
         // A directory the build user may not write to.
@@ -105,10 +158,20 @@ fn store_on_a_read_only_path_names_the_path() {
         let ro = t.path().join("ro-store");
         std::fs::create_dir_all(&ro).unwrap();
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
-        let out = run_err(as_nobody("nobody", &ro).arg("build").arg(src.join("demo.kdl")));
+        let out = run_err(
+            as_nobody("nobody", &ro)
+                .arg("build")
+                .arg(src.join("demo.kdl")),
+        );
         let err = stderr(&out);
         assert!(err.contains(&ro.display().to_string()), "{err}");
-        assert!(!ro.join("v1/blobs").exists() || std::fs::read_dir(ro.join("v1/blobs/sha256")).unwrap().next().is_none());
+        assert!(
+            !ro.join("v1/blobs").exists()
+                || std::fs::read_dir(ro.join("v1/blobs/sha256"))
+                    .unwrap()
+                    .next()
+                    .is_none()
+        );
     }
     // A good store next to it still works.
     let good = t.path().join("good-store");

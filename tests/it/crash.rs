@@ -27,7 +27,13 @@ fn sigkill_mid_layer_then_rerun_gives_the_same_digest() {
     big_file(&src.join("tree/big/blob2.bin"), 96);
 
     // Reference: an uninterrupted build into its own store.
-    let reference = run_ok(compose(&t.path().join("ref-store")).args(["build", "-j", "1"]).arg(src.join("demo.kdl")).arg("-o").arg(t.path().join("ref")));
+    let reference = run_ok(
+        compose(&t.path().join("ref-store"))
+            .args(["build", "-j", "1"])
+            .arg(src.join("demo.kdl"))
+            .arg("-o")
+            .arg(t.path().join("ref")),
+    );
 
     let store = t.path().join("store");
     let tmp = store.join("v1/tmp");
@@ -46,7 +52,10 @@ fn sigkill_mid_layer_then_rerun_gives_the_same_digest() {
         let start = Instant::now();
         loop {
             let busy = std::fs::read_dir(&tmp)
-                .map(|d| d.filter_map(Result::ok).any(|e| e.metadata().is_ok_and(|m| m.len() > (1 << 20))))
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .any(|e| e.metadata().is_ok_and(|m| m.len() > (1 << 20)))
+                })
                 .unwrap_or(false);
             if busy || start.elapsed() > Duration::from_secs(60) {
                 break;
@@ -63,16 +72,27 @@ fn sigkill_mid_layer_then_rerun_gives_the_same_digest() {
             killed_mid_layer = true;
             break;
         }
-        eprintln!("attempt {attempt}: build finished before it could be killed; retrying with a fresh store");
+        eprintln!(
+            "attempt {attempt}: build finished before it could be killed; retrying with a fresh store"
+        );
         std::fs::remove_dir_all(&store).unwrap();
     }
-    assert!(killed_mid_layer, "could not kill the build while it was writing a layer");
+    assert!(
+        killed_mid_layer,
+        "could not kill the build while it was writing a layer"
+    );
 
     // Nothing half-written is trusted: verify finds no corrupt object.
     let verify = run_ok(compose(&store).args(["store", "verify"]));
     assert!(verify.contains(": 0 problems"), "{verify}");
     // The rerun completes and gives the identical digest.
-    let rerun = run_ok(compose(&store).args(["build", "-j", "1"]).arg(src.join("demo.kdl")).arg("-o").arg(t.path().join("out")));
+    let rerun = run_ok(
+        compose(&store)
+            .args(["build", "-j", "1"])
+            .arg(src.join("demo.kdl"))
+            .arg("-o")
+            .arg(t.path().join("out")),
+    );
     assert_eq!(rerun, reference);
     let verify = run_ok(compose(&store).args(["store", "verify"]));
     assert!(verify.contains(": 0 problems"), "{verify}");

@@ -2,10 +2,10 @@
 //! with independent readers or third-party tools.
 #![allow(clippy::unwrap_used)]
 
-/// Builds the demo recipe and checks the image's structure with our own independent reader.
-mod build;
 /// Bad inputs: clear errors naming paths, and a store that stays usable.
 mod bad_input;
+/// Builds the demo recipe and checks the image's structure with our own independent reader.
+mod build;
 /// A build killed with SIGKILL, then rerun: identical digest, nothing corrupt.
 mod crash;
 /// Build twice under different conditions: identical digests.

@@ -30,7 +30,15 @@ fn build_under(root: &Path, compression: &str, c: &Conditions<'_>) -> (String, s
         .arg(compose_bin())
         .arg("--store")
         .arg(&store)
-        .args(["build", "demo.kdl", "-j", c.jobs, "--compression", compression, "-o"])
+        .args([
+            "build",
+            "demo.kdl",
+            "-j",
+            c.jobs,
+            "--compression",
+            compression,
+            "-o",
+        ])
         .arg(&out)
         .current_dir(&src)
         .env_remove("COMPOSE_STORE")
@@ -47,11 +55,21 @@ fn build_under(root: &Path, compression: &str, c: &Conditions<'_>) -> (String, s
 
 fn assert_same(compression: &str) {
     let a = tempfile::tempdir().unwrap();
-    let b = tempfile::Builder::new().prefix("other-build-path-").tempdir().unwrap();
+    let b = tempfile::Builder::new()
+        .prefix("other-build-path-")
+        .tempdir()
+        .unwrap();
     let (da, oa) = build_under(
         a.path(),
         compression,
-        &Conditions { umask: "022", reverse: false, jobs: "1", tz: "UTC", lang: "C", epoch_env: None },
+        &Conditions {
+            umask: "022",
+            reverse: false,
+            jobs: "1",
+            tz: "UTC",
+            lang: "C",
+            epoch_env: None,
+        },
     );
     let (db, ob) = build_under(
         &b.path().join("deeper/nested"),
@@ -76,7 +94,10 @@ fn assert_same(compression: &str) {
                 }
             }
         }
-        panic!("{compression}: digests differ: {da} vs {db}\nconfig a: {}\nconfig b: {}", la.config, lb.config);
+        panic!(
+            "{compression}: digests differ: {da} vs {db}\nconfig a: {}\nconfig b: {}",
+            la.config, lb.config
+        );
     }
     Layout::open(&oa).check_diff_ids();
 }
@@ -94,7 +115,14 @@ fn gzip_build_is_reproducible_across_conditions() {
 #[test]
 fn source_date_epoch_changes_the_image_only_when_it_differs() {
     let t = tempfile::tempdir().unwrap();
-    let c = |e| Conditions { umask: "022", reverse: false, jobs: "2", tz: "UTC", lang: "C", epoch_env: e };
+    let c = |e| Conditions {
+        umask: "022",
+        reverse: false,
+        jobs: "2",
+        tz: "UTC",
+        lang: "C",
+        epoch_env: e,
+    };
     let (plain, _) = build_under(&t.path().join("1"), "zstd", &c(None));
     let (other, out) = build_under(&t.path().join("2"), "zstd", &c(Some("1000000000")));
     assert_ne!(plain, other);

@@ -14,7 +14,10 @@ use sha2::{Digest as _, Sha256};
 /// The workspace root.
 #[must_use]
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Path to a `compose` binary built from this checkout (built once per test process).
@@ -27,12 +30,26 @@ pub fn compose_bin() -> PathBuf {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["build", "-q", "-p", "composer-cli", "--bin", "compose", "--message-format", "short"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "composer-cli",
+                "--bin",
+                "compose",
+                "--message-format",
+                "short",
+            ])
             .current_dir(workspace())
             .output()
             .unwrap();
-        assert!(out.status.success(), "cargo build failed: {}", String::from_utf8_lossy(&out.stderr));
-        let target = std::env::var("CARGO_TARGET_DIR").map_or_else(|_| workspace().join("target"), PathBuf::from);
+        assert!(
+            out.status.success(),
+            "cargo build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map_or_else(|_| workspace().join("target"), PathBuf::from);
         target.join("debug/compose")
     })
     .clone()
@@ -42,7 +59,10 @@ pub fn compose_bin() -> PathBuf {
 #[must_use]
 pub fn compose(store: &Path) -> Command {
     let mut c = Command::new(compose_bin());
-    c.env_remove("SOURCE_DATE_EPOCH").env_remove("COMPOSE_STORE").arg("--store").arg(store);
+    c.env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("COMPOSE_STORE")
+        .arg("--store")
+        .arg(store);
     c
 }
 
@@ -62,14 +82,22 @@ pub fn run_ok(c: &mut Command) -> String {
 /// Runs a command, asserting failure; returns its output.
 pub fn run_err(c: &mut Command) -> Output {
     let out = c.output().unwrap();
-    assert!(!out.status.success(), "{c:?} unexpectedly succeeded:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success(),
+        "{c:?} unexpectedly succeeded:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
 /// Whether a tool is on PATH.
 #[must_use]
 pub fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Fails the test with a clear message when a validator is missing, unless
@@ -111,25 +139,45 @@ impl Layout {
     /// Reads `dir`.
     #[must_use]
     pub fn open(dir: &Path) -> Self {
-        let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-        let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
-        let manifest: serde_json::Value = serde_json::from_slice(&Self::blob_at(dir, &manifest_digest)).unwrap();
-        let config: serde_json::Value =
-            serde_json::from_slice(&Self::blob_at(dir, manifest["config"]["digest"].as_str().unwrap())).unwrap();
-        Self { dir: dir.to_path_buf(), index, manifest, manifest_digest, config }
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let manifest_digest = index["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&Self::blob_at(dir, &manifest_digest)).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&Self::blob_at(
+            dir,
+            manifest["config"]["digest"].as_str().unwrap(),
+        ))
+        .unwrap();
+        Self {
+            dir: dir.to_path_buf(),
+            index,
+            manifest,
+            manifest_digest,
+            config,
+        }
     }
 
     fn blob_at(dir: &Path, digest: &str) -> Vec<u8> {
         let hexpart = digest.strip_prefix("sha256:").unwrap();
         let bytes = std::fs::read(dir.join("blobs/sha256").join(hexpart)).unwrap();
-        assert_eq!(sha256_hex(&bytes), hexpart, "blob {digest} does not match its name");
+        assert_eq!(
+            sha256_hex(&bytes),
+            hexpart,
+            "blob {digest} does not match its name"
+        );
         bytes
     }
 
     /// Path of a blob.
     #[must_use]
     pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.dir.join("blobs/sha256").join(digest.strip_prefix("sha256:").unwrap())
+        self.dir
+            .join("blobs/sha256")
+            .join(digest.strip_prefix("sha256:").unwrap())
     }
 
     /// Layer descriptors: (media type, digest).
@@ -139,7 +187,12 @@ impl Layout {
             .as_array()
             .unwrap()
             .iter()
-            .map(|l| (l["mediaType"].as_str().unwrap().to_string(), l["digest"].as_str().unwrap().to_string()))
+            .map(|l| {
+                (
+                    l["mediaType"].as_str().unwrap().to_string(),
+                    l["digest"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     }
 
@@ -150,9 +203,14 @@ impl Layout {
         let f = std::fs::File::open(self.blob_path(digest)).unwrap();
         let mut out = Vec::new();
         if mt.ends_with("+zstd") {
-            zstd::stream::read::Decoder::new(f).unwrap().read_to_end(&mut out).unwrap();
+            zstd::stream::read::Decoder::new(f)
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
         } else if mt.ends_with("+gzip") {
-            flate2::read::MultiGzDecoder::new(f).read_to_end(&mut out).unwrap();
+            flate2::read::MultiGzDecoder::new(f)
+                .read_to_end(&mut out)
+                .unwrap();
         } else {
             panic!("unexpected media type {mt}");
         }
@@ -166,9 +224,17 @@ impl Layout {
         assert_eq!(diff_ids.len(), layers.len());
         for (i, (_, digest)) in layers.iter().enumerate() {
             let blob = std::fs::read(self.blob_path(digest)).unwrap();
-            assert_eq!(format!("sha256:{}", sha256_hex(&blob)), *digest, "layer {i} blob digest");
+            assert_eq!(
+                format!("sha256:{}", sha256_hex(&blob)),
+                *digest,
+                "layer {i} blob digest"
+            );
             let tar = self.layer_tar(i);
-            assert_eq!(format!("sha256:{}", sha256_hex(&tar)), diff_ids[i].as_str().unwrap(), "layer {i} diff_id");
+            assert_eq!(
+                format!("sha256:{}", sha256_hex(&tar)),
+                diff_ids[i].as_str().unwrap(),
+                "layer {i} diff_id"
+            );
         }
     }
 
@@ -208,7 +274,10 @@ pub fn tar_entries(tar: &[u8]) -> BTreeMap<String, TarEntry> {
         let mut e = e.unwrap();
         let h = e.header().clone();
         let path = e.path().unwrap().to_string_lossy().into_owned();
-        let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned());
+        let link = e
+            .link_name()
+            .unwrap()
+            .map(|l| l.to_string_lossy().into_owned());
         let mut data = Vec::new();
         e.read_to_end(&mut data).unwrap();
         out.insert(
@@ -231,7 +300,10 @@ pub fn tar_entries(tar: &[u8]) -> BTreeMap<String, TarEntry> {
 #[must_use]
 pub fn tar_paths(tar: &[u8]) -> Vec<String> {
     let mut ar = tar::Archive::new(tar);
-    ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect()
+    ar.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Writes a file, creating parents.
@@ -273,7 +345,11 @@ pub const DEMO_FILES: &[(&str, &str, bool)] = &[
     ("tree/b/c.txt", "gamma\n", false),
     ("tree/b/d/e.bin", "\u{1}\u{2}\u{3}", false),
     ("tree/tool.sh", "#!/bin/sh\necho tool\n", true),
-    ("tree/z/long-name-ünïcode-Főtanúsítvány.txt", "utf-8 names\n", false),
+    (
+        "tree/z/long-name-ünïcode-Főtanúsítvány.txt",
+        "utf-8 names\n",
+        false,
+    ),
     ("app/run.sh", "#!/bin/sh\necho run\n", true),
 ];
 
@@ -287,7 +363,9 @@ pub fn make_demo(dir: &Path, umask: &str, reverse: bool) {
     let mut script = format!("set -e\numask {umask}\ncd '{}'\n", dir.display());
     for (path, content, exec) in files {
         let parent = Path::new(path).parent().unwrap().display().to_string();
-        script.push_str(&format!("mkdir -p '{parent}'\nprintf '%s' '{content}' > '{path}'\n"));
+        script.push_str(&format!(
+            "mkdir -p '{parent}'\nprintf '%s' '{content}' > '{path}'\n"
+        ));
         if exec {
             script.push_str(&format!("chmod u+x '{path}'\n"));
         }

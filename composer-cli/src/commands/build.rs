@@ -22,11 +22,16 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     let (format, default_out) = match a.format {
         FormatArg::Oci => (Format::Layout, format!("out/{}", spec.name)),
         FormatArg::OciArchive => (Format::OciArchive, format!("out/{}-oci.tar", spec.name)),
-        FormatArg::DockerArchive => (Format::DockerArchive, format!("out/{}-docker.tar", spec.name)),
+        FormatArg::DockerArchive => (
+            Format::DockerArchive,
+            format!("out/{}-docker.tar", spec.name),
+        ),
     };
     let out = a.output.unwrap_or_else(|| PathBuf::from(default_out));
     bars.finish();
-    export(&store, &image, format, &out).into_diagnostic().wrap_err("cannot write the image")?;
+    export(&store, &image, format, &out)
+        .into_diagnostic()
+        .wrap_err("cannot write the image")?;
 
     if a.json {
         let layers: Vec<_> = image
@@ -49,7 +54,9 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         for l in &image.layers {
             let how = match l.provenance {
                 Provenance::Cached => "cached".to_string(),
-                Provenance::Built { compressed, reused } => format!("built: {compressed} fragments compressed, {reused} reused"),
+                Provenance::Built { compressed, reused } => {
+                    format!("built: {compressed} fragments compressed, {reused} reused")
+                }
             };
             eprintln!(
                 "layer {:<16} {}  {:>10}  ({how})",
@@ -58,7 +65,16 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
                 composer::graph::human_bytes(l.output.size)
             );
         }
-        eprintln!("wrote {} to {}", image.tags.iter().map(|t| format!("{}:{t}", image.name)).collect::<Vec<_>>().join(", "), out.display());
+        eprintln!(
+            "wrote {} to {}",
+            image
+                .tags
+                .iter()
+                .map(|t| format!("{}:{t}", image.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            out.display()
+        );
         println!("{}", image.manifest_digest);
     }
     Ok(ExitCode::SUCCESS)

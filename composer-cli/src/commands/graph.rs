@@ -14,7 +14,11 @@ pub(crate) fn run(a: GraphArgs) -> Result<ExitCode> {
     if a.dot {
         print!("{}", plan.graph.render_dot());
     } else {
-        print!("{}", plan.graph.render_text(&plan.layers, plan.compression, plan.mtime));
+        print!(
+            "{}",
+            plan.graph
+                .render_text(&plan.layers, plan.compression, plan.mtime)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,7 +27,11 @@ pub(crate) fn run(a: InspectArgs) -> Result<ExitCode> {
         let what = l.created_by.as_deref().unwrap_or("");
         match &l.digest {
             Some(d) => println!("  {i:>2}  {d}  {:>10}  {what}", human_bytes(l.size)),
-            None => println!("  {i:>2}  {}  {:>10}  {what}", l.diff_id, human_bytes(l.size)),
+            None => println!(
+                "  {i:>2}  {}  {:>10}  {what}",
+                l.diff_id,
+                human_bytes(l.size)
+            ),
         }
     }
     let c = &view.config.config;

@@ -27,7 +27,9 @@ pub(crate) fn open_store(path: Option<PathBuf>) -> Result<Store> {
         Some(p) => p,
         None => Store::default_root().into_diagnostic()?,
     };
-    Store::open(&root).into_diagnostic().wrap_err("cannot open the store")
+    Store::open(&root)
+        .into_diagnostic()
+        .wrap_err("cannot open the store")
 }
 
 pub(crate) fn build_options(jobs: &JobsArg, compression: CompressionArg) -> Result<BuildOptions> {

@@ -12,7 +12,10 @@ use crate::args::StoreCommand;
 pub(crate) fn run(store: Option<PathBuf>, c: StoreCommand) -> Result<ExitCode> {
     let store = open_store(store)?;
     match c {
-        StoreCommand::Verify { no_quarantine, json } => {
+        StoreCommand::Verify {
+            no_quarantine,
+            json,
+        } => {
             let r = store.verify(!no_quarantine).into_diagnostic()?;
             if json {
                 println!("{:#}", serde_json::to_value(&r).into_diagnostic()?);
@@ -29,7 +32,11 @@ pub(crate) fn run(store: Option<PathBuf>, c: StoreCommand) -> Result<ExitCode> {
                     println!("  {}: {}{q}", p.path.display(), p.what);
                 }
             }
-            Ok(if r.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if r.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         StoreCommand::Gc { dry_run, json } => {
             let r = store.gc(dry_run).into_diagnostic()?;

@@ -68,7 +68,11 @@ pub fn build_layer(
     workers: u32,
     progress: &dyn Fn(u64),
 ) -> Result<(LayerOutput, Provenance), LayerError> {
-    let frag_ids: Vec<NodeId> = plan.fragments.iter().map(|f| f.node_id(compression, mtime)).collect();
+    let frag_ids: Vec<NodeId> = plan
+        .fragments
+        .iter()
+        .map(|f| f.node_id(compression, mtime))
+        .collect();
     let id = layer_id(&frag_ids, compression);
     if let Some(out) = cached_layer(store, &id)? {
         return Ok((out, Provenance::Cached));
@@ -84,7 +88,12 @@ pub fn build_layer(
     let end = end_marker_id(compression);
     let all = plan.fragments.iter().map(Some).chain(std::iter::once(None));
     for (frag, fid) in all.zip(frag_ids.iter().chain(std::iter::once(&end))) {
-        let mut sink = Hashing { diff: &mut diff, blob: &mut blob, size: &mut size, tar_size: &mut tar_size };
+        let mut sink = Hashing {
+            diff: &mut diff,
+            blob: &mut blob,
+            size: &mut size,
+            tar_size: &mut tar_size,
+        };
         let digest = match reuse_fragment(store, fid, compression, &mut sink)? {
             Some(d) => {
                 reused += 1;
@@ -92,16 +101,26 @@ pub fn build_layer(
             }
             None => {
                 compressed += 1;
-                write_fragment(store, fid, frag, compression, mtime, workers, &mut sink, &plan.name, progress)?
+                write_fragment(
+                    store,
+                    fid,
+                    frag,
+                    compression,
+                    mtime,
+                    workers,
+                    &mut sink,
+                    &plan.name,
+                    progress,
+                )?
             }
         };
         progress(tar_size);
         fragments.push(digest);
-        children.push(fid.clone());
+        children.push(*fid);
     }
 
     let out = LayerOutput {
-        id: id.clone(),
+        id,
         digest: Digest::from_sha256_bytes(blob.finalize().into()),
         diff_id: Digest::from_sha256_bytes(diff.finalize().into()),
         size,
@@ -113,16 +132,28 @@ pub fn build_layer(
         layer: plan.name.clone(),
         source: io::Error::other(e),
     })?;
-    store.put_node(&id, &NodeRecord { kind: LAYER_KIND.into(), blobs: fragments, children, meta })?;
+    store.put_node(
+        &id,
+        &NodeRecord {
+            kind: LAYER_KIND.into(),
+            blobs: fragments,
+            children,
+            meta,
+        },
+    )?;
     Ok((out, Provenance::Built { compressed, reused }))
 }
 
 fn cached_layer(store: &Store, id: &NodeId) -> Result<Option<LayerOutput>, LayerError> {
-    let Some(rec) = store.get_node(id)? else { return Ok(None) };
+    let Some(rec) = store.get_node(id)? else {
+        return Ok(None);
+    };
     if rec.kind != LAYER_KIND || !rec.blobs.iter().all(|b| store.has_blob(b)) {
         return Ok(None);
     }
-    Ok(serde_json::from_value::<LayerOutput>(rec.meta).ok().filter(|o| o.id == *id && o.fragments == rec.blobs))
+    Ok(serde_json::from_value::<LayerOutput>(rec.meta)
+        .ok()
+        .filter(|o| o.id == *id && o.fragments == rec.blobs))
 }
 
 /// Running digests of the layer being assembled.
@@ -140,18 +171,38 @@ fn reuse_fragment(
     compression: Compression,
     sink: &mut Hashing<'_>,
 ) -> Result<Option<Digest>, LayerError> {
-    let Some(rec) = store.get_node(fid)? else { return Ok(None) };
-    let [digest] = rec.blobs.as_slice() else { return Ok(None) };
+    let Some(rec) = store.get_node(fid)? else {
+        return Ok(None);
+    };
+    let [digest] = rec.blobs.as_slice() else {
+        return Ok(None);
+    };
     if rec.kind != FRAGMENT_KIND || !store.has_blob(digest) {
         return Ok(None);
     }
     let path = store.blob_path(digest);
     let file = store.open_blob(digest)?;
-    let mut tee = TeeReader { inner: file, hash: &mut *sink.blob, count: &mut *sink.size };
+    let mut tee = TeeReader {
+        inner: file,
+        hash: &mut *sink.blob,
+        count: &mut *sink.size,
+    };
     {
-        let mut dec = compression.decoder(&mut tee).map_err(|source| LayerError::Io { path: path.clone(), source })?;
-        let mut w = TeeWriter { inner: io::sink(), hash: &mut *sink.diff, count: &mut *sink.tar_size };
-        io::copy(&mut dec, &mut w).map_err(|source| LayerError::Io { path: path.clone(), source })?;
+        let mut dec = compression
+            .decoder(&mut tee)
+            .map_err(|source| LayerError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let mut w = TeeWriter {
+            inner: io::sink(),
+            hash: &mut *sink.diff,
+            count: &mut *sink.tar_size,
+        };
+        io::copy(&mut dec, &mut w).map_err(|source| LayerError::Io {
+            path: path.clone(),
+            source,
+        })?;
     }
     // Anything the decoder did not need still belongs to the blob.
     io::copy(&mut tee, &mut io::sink()).map_err(|source| LayerError::Io { path, source })?;
@@ -170,12 +221,23 @@ fn write_fragment(
     layer: &str,
     progress: &dyn Fn(u64),
 ) -> Result<Digest, LayerError> {
-    let cerr = |source: io::Error| LayerError::Compress { layer: layer.to_string(), source };
+    let cerr = |source: io::Error| LayerError::Compress {
+        layer: layer.to_string(),
+        source,
+    };
     let writer = store.blob_writer()?;
     let len = frag.map_or(tar::END_MARKER.len() as u64, |f| f.tar_len);
-    let tee = TeeWriter { inner: writer, hash: &mut *sink.blob, count: &mut *sink.size };
+    let tee = TeeWriter {
+        inner: writer,
+        hash: &mut *sink.blob,
+        count: &mut *sink.size,
+    };
     let enc = compression.encoder(tee, len, workers).map_err(cerr)?;
-    let mut w = TeeWriter { inner: enc, hash: &mut *sink.diff, count: &mut *sink.tar_size };
+    let mut w = TeeWriter {
+        inner: enc,
+        hash: &mut *sink.diff,
+        count: &mut *sink.tar_size,
+    };
     match frag {
         Some(f) => write_entries(&mut w, f, mtime, layer, progress)?,
         None => w.write_all(&tar::END_MARKER).map_err(cerr)?,
@@ -183,7 +245,15 @@ fn write_fragment(
     let tee = w.inner.finish().map_err(cerr)?;
     let (digest, n) = tee.inner.commit(None)?;
     let meta = serde_json::json!({ "size": n, "tar_len": len, "label": frag.map_or("end of archive", |f| f.label.as_str()) });
-    store.put_node(fid, &NodeRecord { kind: FRAGMENT_KIND.into(), blobs: vec![digest.clone()], children: vec![], meta })?;
+    store.put_node(
+        fid,
+        &NodeRecord {
+            kind: FRAGMENT_KIND.into(),
+            blobs: vec![digest.clone()],
+            children: vec![],
+            meta,
+        },
+    )?;
     Ok(digest)
 }
 
@@ -194,21 +264,36 @@ fn write_entries<W: Write>(
     layer: &str,
     progress: &dyn Fn(u64),
 ) -> Result<(), LayerError> {
-    let cerr = |source: io::Error| LayerError::Compress { layer: layer.to_string(), source };
+    let cerr = |source: io::Error| LayerError::Compress {
+        layer: layer.to_string(),
+        source,
+    };
     let mut buf = vec![0u8; 1 << 20];
     for e in &frag.entries {
         tar::write_header(w, &e.header, mtime).map_err(cerr)?;
-        let EntryKind::File { size } = e.header.kind else { continue };
+        let EntryKind::File { size } = e.header.kind else {
+            continue;
+        };
         match &e.content {
             Content::Inline(bytes) => w.write_all(bytes).map_err(cerr)?,
-            Content::Local { path, size: planned, mtime_ns } => {
+            Content::Local {
+                path,
+                size: planned,
+                mtime_ns,
+            } => {
                 let changed = || LayerError::FileChanged { path: path.clone() };
-                let ioe = |source| LayerError::Io { path: path.clone(), source };
+                let ioe = |source| LayerError::Io {
+                    path: path.clone(),
+                    source,
+                };
                 let mut f = std::fs::File::open(path).map_err(ioe)?;
                 let mut left = *planned;
                 while left > 0 {
                     let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-                    let n = f.read(&mut buf[..want]).map_err(|source| LayerError::Io { path: path.clone(), source })?;
+                    let n = f.read(&mut buf[..want]).map_err(|source| LayerError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
                     if n == 0 {
                         return Err(changed());
                     }
@@ -216,12 +301,23 @@ fn write_entries<W: Write>(
                     left -= n as u64;
                     progress(*w.count);
                 }
-                let meta = f.metadata().map_err(|source| LayerError::Io { path: path.clone(), source })?;
-                if meta.len() != *planned || super::files::mtime_ns(&meta) != *mtime_ns || size != *planned {
+                let meta = f.metadata().map_err(|source| LayerError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                if meta.len() != *planned
+                    || super::files::mtime_ns(&meta) != *mtime_ns
+                    || size != *planned
+                {
                     return Err(changed());
                 }
             }
-            Content::None => return Err(cerr(io::Error::other(format!("no content for file /{}", e.header.path)))),
+            Content::None => {
+                return Err(cerr(io::Error::other(format!(
+                    "no content for file /{}",
+                    e.header.path
+                ))));
+            }
         }
         w.write_all(&vec![0u8; tar::padding(size)]).map_err(cerr)?;
     }
@@ -232,11 +328,18 @@ fn write_entries<W: Write>(
 ///
 /// # Errors
 /// A missing fragment blob or an I/O error.
-pub fn copy_layer_blob<W: Write>(store: &Store, layer: &LayerOutput, w: &mut W) -> Result<u64, LayerError> {
+pub fn copy_layer_blob<W: Write>(
+    store: &Store,
+    layer: &LayerOutput,
+    w: &mut W,
+) -> Result<u64, LayerError> {
     let mut n = 0;
     for d in &layer.fragments {
         let mut f = store.open_blob(d)?;
-        n += io::copy(&mut f, w).map_err(|source| LayerError::Io { path: store.blob_path(d), source })?;
+        n += io::copy(&mut f, w).map_err(|source| LayerError::Io {
+            path: store.blob_path(d),
+            source,
+        })?;
     }
     Ok(n)
 }
@@ -254,9 +357,15 @@ pub fn copy_layer_tar<W: Write>(
     let mut n = 0;
     for d in &layer.fragments {
         let f = store.open_blob(d)?;
-        let ioe = |source| LayerError::Io { path: store.blob_path(d), source };
+        let ioe = |source| LayerError::Io {
+            path: store.blob_path(d),
+            source,
+        };
         let mut dec = compression.decoder(f).map_err(ioe)?;
-        n += io::copy(&mut dec, w).map_err(|source| LayerError::Io { path: store.blob_path(d), source })?;
+        n += io::copy(&mut dec, w).map_err(|source| LayerError::Io {
+            path: store.blob_path(d),
+            source,
+        })?;
     }
     Ok(n)
 }

@@ -51,7 +51,9 @@ impl Compression {
     #[must_use]
     pub fn key(self) -> String {
         match self {
-            Self::Zstd { level } => format!("zstd/libzstd-1.5.7/level={level}/mt/no-checksum/content-size"),
+            Self::Zstd { level } => {
+                format!("zstd/libzstd-1.5.7/level={level}/mt/no-checksum/content-size")
+            }
             Self::Gzip { level } => format!("gzip/zlib-rs/level={level}/mtime=0/os=255"),
         }
     }
@@ -69,7 +71,12 @@ impl Compression {
     ///
     /// # Errors
     /// libzstd parameter errors.
-    pub fn encoder<W: Write>(self, out: W, content_len: u64, workers: u32) -> io::Result<Encoder<W>> {
+    pub fn encoder<W: Write>(
+        self,
+        out: W,
+        content_len: u64,
+        workers: u32,
+    ) -> io::Result<Encoder<W>> {
         match self {
             Self::Zstd { level } => {
                 let mut enc = zstd::stream::write::Encoder::new(out, level)?;
@@ -178,7 +185,10 @@ mod tests {
             let mut blob = compress(c, b"hello ", 2);
             blob.extend(compress(c, b"world", 2));
             let mut out = String::new();
-            c.decoder(&blob[..]).unwrap().read_to_string(&mut out).unwrap();
+            c.decoder(&blob[..])
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
             assert_eq!(out, "hello world", "{}", c.name());
         }
     }

@@ -83,7 +83,9 @@ pub struct LayerPlan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// Same path, different entries.
-    #[error("layer `{layer}`: /{path} is placed by both `{first}` and `{second}` with different {what}")]
+    #[error(
+        "layer `{layer}`: /{path} is placed by both `{first}` and `{second}` with different {what}"
+    )]
     Conflict {
         /// Layer name.
         layer: String,
@@ -97,7 +99,9 @@ pub enum PlanError {
         what: &'static str,
     },
     /// An entry below a path that another item placed as a non-directory.
-    #[error("layer `{layer}`: `{item}` places /{path}, but /{parent} is not a directory (placed by `{parent_item}`)")]
+    #[error(
+        "layer `{layer}`: `{item}` places /{path}, but /{parent} is not a directory (placed by `{parent_item}`)"
+    )]
     ParentNotDir {
         /// Layer name.
         layer: String,
@@ -141,7 +145,11 @@ pub fn plan_layer(name: &str, items: Vec<ItemEntries>) -> Result<LayerPlan, Plan
             seen.insert(e.header.path.clone(), (idx, e.clone()));
             kept.push(e);
         }
-        fragments.push(FragmentPlan { label: item.label, tar_len: tar_len(&kept), entries: kept });
+        fragments.push(FragmentPlan {
+            label: item.label,
+            tar_len: tar_len(&kept),
+            entries: kept,
+        });
     }
 
     // Parent directories nobody declared, and parents that are not directories.
@@ -171,18 +179,31 @@ pub fn plan_layer(name: &str, items: Vec<ItemEntries>) -> Result<LayerPlan, Plan
         let entries: Vec<PlannedEntry> = parents
             .into_iter()
             .map(|path| PlannedEntry {
-                header: Header { path, mode: 0o755, uid: 0, gid: 0, kind: EntryKind::Dir },
+                header: Header {
+                    path,
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                    kind: EntryKind::Dir,
+                },
                 content: Content::None,
                 content_hash: [0; 32],
             })
             .collect();
         fragments.insert(
             0,
-            FragmentPlan { label: "parent directories".into(), tar_len: tar_len(&entries), entries },
+            FragmentPlan {
+                label: "parent directories".into(),
+                tar_len: tar_len(&entries),
+                entries,
+            },
         );
     }
     fragments.retain(|f| !f.entries.is_empty());
-    Ok(LayerPlan { name: name.into(), fragments })
+    Ok(LayerPlan {
+        name: name.into(),
+        fragments,
+    })
 }
 
 fn difference(a: &PlannedEntry, b: &PlannedEntry) -> Option<&'static str> {
@@ -202,7 +223,10 @@ fn difference(a: &PlannedEntry, b: &PlannedEntry) -> Option<&'static str> {
 }
 
 fn tar_len(entries: &[PlannedEntry]) -> u64 {
-    entries.iter().map(|e| super::tar::entry_len(&e.header)).sum()
+    entries
+        .iter()
+        .map(|e| super::tar::entry_len(&e.header))
+        .sum()
 }
 
 impl FragmentPlan {
@@ -218,7 +242,10 @@ impl FragmentPlan {
             k.u64("uid", u64::from(h.uid)).u64("gid", u64::from(h.gid));
             match &h.kind {
                 EntryKind::Dir => k.str("kind", "dir"),
-                EntryKind::File { size } => k.str("kind", "file").u64("size", *size).bytes("blake3", &e.content_hash),
+                EntryKind::File { size } => k
+                    .str("kind", "file")
+                    .u64("size", *size)
+                    .bytes("blake3", &e.content_hash),
                 EntryKind::Symlink { target } => k.str("kind", "symlink").str("target", target),
                 EntryKind::HardLink { target } => k.str("kind", "hardlink").str("target", target),
             };
@@ -254,62 +281,135 @@ mod tests {
 
     fn file(path: &str, body: &[u8], mode: u32) -> PlannedEntry {
         PlannedEntry {
-            header: Header { path: path.into(), mode, uid: 0, gid: 0, kind: EntryKind::File { size: body.len() as u64 } },
+            header: Header {
+                path: path.into(),
+                mode,
+                uid: 0,
+                gid: 0,
+                kind: EntryKind::File {
+                    size: body.len() as u64,
+                },
+            },
             content: Content::Inline(body.into()),
             content_hash: *blake3::hash(body).as_bytes(),
         }
     }
     fn dir(path: &str) -> PlannedEntry {
         PlannedEntry {
-            header: Header { path: path.into(), mode: 0o755, uid: 0, gid: 0, kind: EntryKind::Dir },
+            header: Header {
+                path: path.into(),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                kind: EntryKind::Dir,
+            },
             content: Content::None,
             content_hash: [0; 32],
         }
     }
     fn item(label: &str, entries: Vec<PlannedEntry>) -> ItemEntries {
-        ItemEntries { label: label.into(), entries }
+        ItemEntries {
+            label: label.into(),
+            entries,
+        }
     }
 
     #[test]
     fn sorts_entries_and_synthesizes_parents_first() {
-        let plan = plan_layer("l", vec![item("a", vec![file("opt/app/z", b"z", 0o644), file("opt/app/a", b"a", 0o644)])]).unwrap();
+        let plan = plan_layer(
+            "l",
+            vec![item(
+                "a",
+                vec![
+                    file("opt/app/z", b"z", 0o644),
+                    file("opt/app/a", b"a", 0o644),
+                ],
+            )],
+        )
+        .unwrap();
         assert_eq!(plan.fragments.len(), 2);
-        let parents: Vec<_> = plan.fragments[0].entries.iter().map(|e| e.header.path.as_str()).collect();
+        let parents: Vec<_> = plan.fragments[0]
+            .entries
+            .iter()
+            .map(|e| e.header.path.as_str())
+            .collect();
         assert_eq!(parents, ["opt", "opt/app"]);
-        let files: Vec<_> = plan.fragments[1].entries.iter().map(|e| e.header.path.as_str()).collect();
+        let files: Vec<_> = plan.fragments[1]
+            .entries
+            .iter()
+            .map(|e| e.header.path.as_str())
+            .collect();
         assert_eq!(files, ["opt/app/a", "opt/app/z"]);
     }
 
     #[test]
     fn identical_duplicates_are_kept_once() {
-        let plan = plan_layer("l", vec![item("a", vec![dir("d"), file("d/x", b"1", 0o644)]), item("b", vec![dir("d"), file("d/x", b"1", 0o644)])]).unwrap();
+        let plan = plan_layer(
+            "l",
+            vec![
+                item("a", vec![dir("d"), file("d/x", b"1", 0o644)]),
+                item("b", vec![dir("d"), file("d/x", b"1", 0o644)]),
+            ],
+        )
+        .unwrap();
         assert_eq!(plan.fragments.len(), 1, "the second item adds nothing");
     }
 
     #[test]
     fn differing_duplicates_name_both_items() {
-        let err = plan_layer("l", vec![item("copy a", vec![file("x", b"1", 0o644)]), item("copy b", vec![file("x", b"2", 0o644)])]).unwrap_err();
-        assert_eq!(err.to_string(), "layer `l`: /x is placed by both `copy a` and `copy b` with different content");
-        let err = plan_layer("l", vec![item("a", vec![file("x", b"1", 0o644)]), item("b", vec![file("x", b"1", 0o755)])]).unwrap_err();
+        let err = plan_layer(
+            "l",
+            vec![
+                item("copy a", vec![file("x", b"1", 0o644)]),
+                item("copy b", vec![file("x", b"2", 0o644)]),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "layer `l`: /x is placed by both `copy a` and `copy b` with different content"
+        );
+        let err = plan_layer(
+            "l",
+            vec![
+                item("a", vec![file("x", b"1", 0o644)]),
+                item("b", vec![file("x", b"1", 0o755)]),
+            ],
+        )
+        .unwrap_err();
         assert!(err.to_string().ends_with("different modes"));
     }
 
     #[test]
     fn child_of_a_file_is_an_error() {
-        let err = plan_layer("l", vec![item("a", vec![file("x", b"1", 0o644)]), item("b", vec![file("x/y", b"2", 0o644)])]).unwrap_err();
+        let err = plan_layer(
+            "l",
+            vec![
+                item("a", vec![file("x", b"1", 0o644)]),
+                item("b", vec![file("x/y", b"2", 0o644)]),
+            ],
+        )
+        .unwrap_err();
         assert!(matches!(err, PlanError::ParentNotDir { .. }), "{err}");
     }
 
     #[test]
     fn node_ids_follow_content_and_params() {
         let p = plan_layer("l", vec![item("a", vec![file("x", b"1", 0o644)])]).unwrap();
-        let q = plan_layer("other-name", vec![item("other-label", vec![file("x", b"1", 0o644)])]).unwrap();
+        let q = plan_layer(
+            "other-name",
+            vec![item("other-label", vec![file("x", b"1", 0o644)])],
+        )
+        .unwrap();
         let r = plan_layer("l", vec![item("a", vec![file("x", b"2", 0o644)])]).unwrap();
         let z = Compression::default();
         let f = |p: &LayerPlan| p.fragments[0].node_id(z, 0);
         assert_eq!(f(&p), f(&q), "labels and layer names do not change bytes");
         assert_ne!(f(&p), f(&r));
         assert_ne!(p.fragments[0].node_id(z, 0), p.fragments[0].node_id(z, 1));
-        assert_ne!(p.fragments[0].node_id(z, 0), p.fragments[0].node_id(Compression::gzip(), 0));
+        assert_ne!(
+            p.fragments[0].node_id(z, 0),
+            p.fragments[0].node_id(Compression::gzip(), 0)
+        );
     }
 }

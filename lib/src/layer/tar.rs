@@ -297,7 +297,13 @@ mod tests {
     use super::*;
 
     fn file(path: &str, size: u64) -> Header {
-        Header { path: path.into(), mode: 0o644, uid: 0, gid: 0, kind: EntryKind::File { size } }
+        Header {
+            path: path.into(),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            kind: EntryKind::File { size },
+        }
     }
 
     #[test]
@@ -334,7 +340,11 @@ mod tests {
         let long = format!("{}/{}", "d".repeat(200), "f".repeat(120));
         let mut out = Vec::new();
         write_header(&mut out, &file(&long, 0), 0).unwrap();
-        assert_eq!(out.len(), 3 * BLOCK, "PAX header + its record block + ustar header");
+        assert_eq!(
+            out.len(),
+            3 * BLOCK,
+            "PAX header + its record block + ustar header"
+        );
         assert_eq!(out[156], b'x');
     }
 
@@ -343,10 +353,38 @@ mod tests {
         let long = format!("{}/{}", "d".repeat(200), "ü".repeat(70));
         let target = "t".repeat(150);
         let entries = vec![
-            Header { path: "a".into(), mode: 0o755, uid: 0, gid: 0, kind: EntryKind::Dir },
-            Header { path: "a/s".into(), mode: 0o4755, uid: 3_000_000, gid: 7, kind: EntryKind::File { size: 3 } },
-            Header { path: long.clone(), mode: 0o777, uid: 0, gid: 0, kind: EntryKind::Symlink { target: target.clone() } },
-            Header { path: "a/h".into(), mode: 0o4755, uid: 0, gid: 0, kind: EntryKind::HardLink { target: "a/s".into() } },
+            Header {
+                path: "a".into(),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                kind: EntryKind::Dir,
+            },
+            Header {
+                path: "a/s".into(),
+                mode: 0o4755,
+                uid: 3_000_000,
+                gid: 7,
+                kind: EntryKind::File { size: 3 },
+            },
+            Header {
+                path: long.clone(),
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+                kind: EntryKind::Symlink {
+                    target: target.clone(),
+                },
+            },
+            Header {
+                path: "a/h".into(),
+                mode: 0o4755,
+                uid: 0,
+                gid: 0,
+                kind: EntryKind::HardLink {
+                    target: "a/s".into(),
+                },
+            },
         ];
         let mut out = Vec::new();
         for h in &entries {
@@ -372,13 +410,18 @@ mod tests {
                     h.mode().unwrap(),
                     h.uid().unwrap(),
                     h.entry_type().as_byte(),
-                    e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned()),
+                    e.link_name()
+                        .unwrap()
+                        .map(|l| l.to_string_lossy().into_owned()),
                 )
             })
             .collect();
         assert_eq!(got[0], ("a/".into(), 0o755, 0, b'5', None));
         assert_eq!(got[1].1, 0o4755);
-        assert_eq!(got[1].2, 3_000_000, "uid above the ustar range survives via PAX");
+        assert_eq!(
+            got[1].2, 3_000_000,
+            "uid above the ustar range survives via PAX"
+        );
         assert_eq!(got[2].0, long);
         assert_eq!(got[2].4.as_deref(), Some(target.as_str()));
         assert_eq!(got[3].3, b'1');

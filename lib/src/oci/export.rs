@@ -37,7 +37,9 @@ impl std::str::FromStr for Format {
             "oci" | "layout" | "oci-layout" => Ok(Self::Layout),
             "oci-archive" => Ok(Self::OciArchive),
             "docker-archive" => Ok(Self::DockerArchive),
-            other => Err(format!("unknown format `{other}` (expected oci, oci-archive or docker-archive)")),
+            other => Err(format!(
+                "unknown format `{other}` (expected oci, oci-archive or docker-archive)"
+            )),
         }
     }
 }
@@ -73,7 +75,12 @@ pub enum ExportError {
 ///
 /// # Errors
 /// [`ExportError`] naming the path.
-pub fn export(store: &Store, image: &BuiltImage, format: Format, out: &Path) -> Result<(), ExportError> {
+pub fn export(
+    store: &Store,
+    image: &BuiltImage,
+    format: Format,
+    out: &Path,
+) -> Result<(), ExportError> {
     match format {
         Format::Layout => write_layout(store, image, out),
         Format::OciArchive => write_archive(out, |w| oci_archive(store, image, w)),
@@ -82,14 +89,19 @@ pub fn export(store: &Store, image: &BuiltImage, format: Format, out: &Path) -> 
 }
 
 fn ioe(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
-    move |source| ExportError::Io { path: path.to_path_buf(), source }
+    move |source| ExportError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn write_layout(store: &Store, image: &BuiltImage, dir: &Path) -> Result<(), ExportError> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir).map_err(ioe(dir))?.next().is_none();
         if !empty && !dir.join("oci-layout").is_file() {
-            return Err(ExportError::NotALayout { path: dir.to_path_buf() });
+            return Err(ExportError::NotALayout {
+                path: dir.to_path_buf(),
+            });
         }
     }
     let blobs = dir.join("blobs").join("sha256");
@@ -101,10 +113,16 @@ fn write_layout(store: &Store, image: &BuiltImage, dir: &Path) -> Result<(), Exp
             copy_layer_blob(store, &layer.output, w).map(|_| ())
         })?;
     }
-    for (digest, bytes) in [(&image.config_digest, &image.config), (&image.manifest_digest, &image.manifest)] {
+    for (digest, bytes) in [
+        (&image.config_digest, &image.config),
+        (&image.manifest_digest, &image.manifest),
+    ] {
         wanted.insert(digest.hex().to_string());
         put_blob(&blobs, digest, bytes.len() as u64, |w| {
-            w.write_all(bytes).map_err(|source| LayerError::Io { path: blobs.join(digest.hex()), source })
+            w.write_all(bytes).map_err(|source| LayerError::Io {
+                path: blobs.join(digest.hex()),
+                source,
+            })
         })?;
     }
     replace_file(&dir.join("oci-layout"), OCI_LAYOUT)?;
@@ -127,14 +145,20 @@ fn put_blob(
     fill: impl FnOnce(&mut BufWriter<std::fs::File>) -> Result<(), LayerError>,
 ) -> Result<(), ExportError> {
     let path = blobs.join(digest.hex());
-    if std::fs::metadata(&path).map(|m| m.len() == size).unwrap_or(false) {
+    if std::fs::metadata(&path)
+        .map(|m| m.len() == size)
+        .unwrap_or(false)
+    {
         return Ok(());
     }
     let tmp = blobs.join(format!(".tmp-{}-{}", digest.hex(), std::process::id()));
     let file = std::fs::File::create(&tmp).map_err(ioe(&tmp))?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let result = fill(&mut w).map_err(ExportError::from).and_then(|()| {
-        let f = w.into_inner().map_err(|e| ExportError::Io { path: tmp.clone(), source: e.into_error() })?;
+        let f = w.into_inner().map_err(|e| ExportError::Io {
+            path: tmp.clone(),
+            source: e.into_error(),
+        })?;
         f.sync_all().map_err(ioe(&tmp))
     });
     if let Err(e) = result {
@@ -160,10 +184,16 @@ fn write_archive(
     }
     let tmp = out.with_extension(format!("tmp-{}", std::process::id()));
     let file = std::fs::File::create(&tmp).map_err(ioe(&tmp))?;
-    let mut w = ArchiveWriter { inner: BufWriter::with_capacity(1 << 20, file), path: &tmp };
+    let mut w = ArchiveWriter {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        path: &tmp,
+    };
     let result = body(&mut w).and_then(|()| {
         w.inner.write_all(&tarw::END_MARKER).map_err(ioe(&tmp))?;
-        let f = w.inner.into_inner().map_err(|e| ExportError::Io { path: tmp.clone(), source: e.into_error() })?;
+        let f = w.inner.into_inner().map_err(|e| ExportError::Io {
+            path: tmp.clone(),
+            source: e.into_error(),
+        })?;
         f.sync_all().map_err(ioe(&tmp))
     });
     if let Err(e) = result {
@@ -181,13 +211,22 @@ struct ArchiveWriter<'a> {
 
 impl ArchiveWriter<'_> {
     fn dir(&mut self, path: &str) -> Result<(), ExportError> {
-        let h = Header { path: path.into(), mode: 0o755, uid: 0, gid: 0, kind: EntryKind::Dir };
+        let h = Header {
+            path: path.into(),
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            kind: EntryKind::Dir,
+        };
         tarw::write_header(&mut self.inner, &h, 0).map_err(ioe(self.path))
     }
 
     fn file(&mut self, path: &str, bytes: &[u8]) -> Result<(), ExportError> {
         self.stream(path, bytes.len() as u64, |w| {
-            w.write_all(bytes).map_err(|source| LayerError::Io { path: PathBuf::from(path), source })
+            w.write_all(bytes).map_err(|source| LayerError::Io {
+                path: PathBuf::from(path),
+                source,
+            })
         })
     }
 
@@ -198,17 +237,31 @@ impl ArchiveWriter<'_> {
         size: u64,
         fill: impl FnOnce(&mut CountingWriter<'_>) -> Result<(), LayerError>,
     ) -> Result<(), ExportError> {
-        let h = Header { path: path.into(), mode: 0o644, uid: 0, gid: 0, kind: EntryKind::File { size } };
+        let h = Header {
+            path: path.into(),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            kind: EntryKind::File { size },
+        };
         tarw::write_header(&mut self.inner, &h, 0).map_err(ioe(self.path))?;
-        let mut cw = CountingWriter { inner: &mut self.inner, count: 0 };
+        let mut cw = CountingWriter {
+            inner: &mut self.inner,
+            count: 0,
+        };
         fill(&mut cw)?;
         if cw.count != size {
             return Err(ExportError::Io {
                 path: self.path.to_path_buf(),
-                source: io::Error::other(format!("{path}: expected {size} bytes, wrote {}", cw.count)),
+                source: io::Error::other(format!(
+                    "{path}: expected {size} bytes, wrote {}",
+                    cw.count
+                )),
             });
         }
-        self.inner.write_all(&vec![0u8; tarw::padding(size)]).map_err(ioe(self.path))
+        self.inner
+            .write_all(&vec![0u8; tarw::padding(size)])
+            .map_err(ioe(self.path))
     }
 }
 
@@ -227,7 +280,11 @@ impl Write for CountingWriter<'_> {
     }
 }
 
-fn oci_archive(store: &Store, image: &BuiltImage, w: &mut ArchiveWriter<'_>) -> Result<(), ExportError> {
+fn oci_archive(
+    store: &Store,
+    image: &BuiltImage,
+    w: &mut ArchiveWriter<'_>,
+) -> Result<(), ExportError> {
     w.file("oci-layout", OCI_LAYOUT)?;
     w.file("index.json", &image.index)?;
     w.dir("blobs")?;
@@ -236,12 +293,17 @@ fn oci_archive(store: &Store, image: &BuiltImage, w: &mut ArchiveWriter<'_>) -> 
     for layer in &image.layers {
         let d = &layer.output.digest;
         if written.insert(d.clone()) {
-            w.stream(&format!("blobs/sha256/{}", d.hex()), layer.output.size, |cw| {
-                copy_layer_blob(store, &layer.output, cw).map(|_| ())
-            })?;
+            w.stream(
+                &format!("blobs/sha256/{}", d.hex()),
+                layer.output.size,
+                |cw| copy_layer_blob(store, &layer.output, cw).map(|_| ()),
+            )?;
         }
     }
-    for (d, bytes) in [(&image.config_digest, &image.config), (&image.manifest_digest, &image.manifest)] {
+    for (d, bytes) in [
+        (&image.config_digest, &image.config),
+        (&image.manifest_digest, &image.manifest),
+    ] {
         if written.insert(d.clone()) {
             w.file(&format!("blobs/sha256/{}", d.hex()), bytes)?;
         }
@@ -249,7 +311,11 @@ fn oci_archive(store: &Store, image: &BuiltImage, w: &mut ArchiveWriter<'_>) -> 
     Ok(())
 }
 
-fn docker_archive(store: &Store, image: &BuiltImage, w: &mut ArchiveWriter<'_>) -> Result<(), ExportError> {
+fn docker_archive(
+    store: &Store,
+    image: &BuiltImage,
+    w: &mut ArchiveWriter<'_>,
+) -> Result<(), ExportError> {
     let config_name = format!("{}.json", image.config_digest.hex());
     w.file(&config_name, &image.config)?;
     let mut layer_names = Vec::new();
@@ -269,9 +335,16 @@ fn docker_archive(store: &Store, image: &BuiltImage, w: &mut ArchiveWriter<'_>) 
     let repo_tags: Vec<String> = image.tags.iter().map(|t| format!("{repo}:{t}")).collect();
     let manifest = serde_json::json!([{ "Config": config_name, "RepoTags": repo_tags, "Layers": layer_names }]);
     w.file("manifest.json", &to_canonical(&manifest))?;
-    let top = layer_names.last().and_then(|n| n.split('/').next()).unwrap_or_default().to_string();
-    let tags: serde_json::Map<String, serde_json::Value> =
-        image.tags.iter().map(|t| (t.clone(), serde_json::Value::String(top.clone()))).collect();
+    let top = layer_names
+        .last()
+        .and_then(|n| n.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    let tags: serde_json::Map<String, serde_json::Value> = image
+        .tags
+        .iter()
+        .map(|t| (t.clone(), serde_json::Value::String(top.clone())))
+        .collect();
     let repositories = serde_json::json!({ repo: tags });
     w.file("repositories", &to_canonical(&repositories))?;
     Ok(())

@@ -55,7 +55,11 @@ pub struct PlatformJson {
 
 impl From<&Platform> for PlatformJson {
     fn from(p: &Platform) -> Self {
-        Self { architecture: p.architecture.clone(), os: p.os.clone(), variant: p.variant.clone() }
+        Self {
+            architecture: p.architecture.clone(),
+            os: p.os.clone(),
+            variant: p.variant.clone(),
+        }
     }
 }
 
@@ -210,7 +214,11 @@ pub fn image_config(spec: &ImageSpec, layers: &[LayerRef], created: &str) -> Ima
         variant: spec.platform.variant.clone(),
         config: RunConfig {
             user: c.user.clone(),
-            exposed_ports: c.exposed_ports.iter().map(|p| (p.clone(), Empty {})).collect(),
+            exposed_ports: c
+                .exposed_ports
+                .iter()
+                .map(|p| (p.clone(), Empty {}))
+                .collect(),
             env,
             entrypoint: c.entrypoint.clone(),
             cmd: c.cmd.clone(),
@@ -219,7 +227,10 @@ pub fn image_config(spec: &ImageSpec, layers: &[LayerRef], created: &str) -> Ima
             labels: c.labels.clone(),
             stop_signal: c.stop_signal.clone(),
         },
-        rootfs: RootFs { kind: "layers".into(), diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect() },
+        rootfs: RootFs {
+            kind: "layers".into(),
+            diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+        },
         history: layers
             .iter()
             .map(|l| History {
@@ -233,9 +244,17 @@ pub fn image_config(spec: &ImageSpec, layers: &[LayerRef], created: &str) -> Ima
 
 /// Builds the manifest.
 #[must_use]
-pub fn manifest(spec: &ImageSpec, config: Descriptor, layers: &[LayerRef], created: &str) -> Manifest {
+pub fn manifest(
+    spec: &ImageSpec,
+    config: Descriptor,
+    layers: &[LayerRef],
+    created: &str,
+) -> Manifest {
     let mut annotations = spec.config.annotations.clone();
-    annotations.insert("org.opencontainers.image.created".into(), created.to_string());
+    annotations.insert(
+        "org.opencontainers.image.created".into(),
+        created.to_string(),
+    );
     annotations.insert("org.opencontainers.image.title".into(), spec.name.clone());
     for (key, value) in [
         ("org.opencontainers.image.version", &spec.version),
@@ -288,13 +307,19 @@ pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::recipe::{RuntimeConfig, ImageSpec};
+    use crate::recipe::{ImageSpec, RuntimeConfig};
 
     fn spec() -> ImageSpec {
-        let mut config = RuntimeConfig::default();
-        config.env = vec![("A".into(), "1".into())];
-        config.labels = [("z".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())].into();
-        config.exposed_ports = vec!["8080/tcp".into()];
+        let config = RuntimeConfig {
+            env: vec![("A".into(), "1".into())],
+            labels: [
+                ("z".to_string(), "1".to_string()),
+                ("a".to_string(), "2".to_string()),
+            ]
+            .into(),
+            exposed_ports: vec!["8080/tcp".into()],
+            ..RuntimeConfig::default()
+        };
         ImageSpec {
             name: "demo".into(),
             tags: vec!["1".into(), "latest".into()],
@@ -321,16 +346,29 @@ mod tests {
         let json = String::from_utf8(to_canonical(&c)).unwrap();
         assert!(json.starts_with(r#"{"created":"1970-01-01T00:00:00Z","architecture":"amd64","os":"linux","config":{"ExposedPorts":{"8080/tcp":{}},"Env":["PATH=/usr/local/sbin"#), "{json}");
         assert!(json.contains(r#""Labels":{"a":"2","z":"1"}"#), "{json}");
-        assert!(!json.contains('\n') && !json.contains("\": ") && !json.contains("\", "), "compact: no whitespace variance");
+        assert!(
+            !json.contains('\n') && !json.contains("\": ") && !json.contains("\", "),
+            "compact: no whitespace variance"
+        );
         let back: ImageConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);
     }
 
     #[test]
     fn index_has_one_ref_per_tag() {
-        let d = Descriptor { media_type: MANIFEST_MEDIA_TYPE.into(), digest: Digest::of_bytes(b"m"), size: 1, annotations: BTreeMap::new(), platform: None };
+        let d = Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.into(),
+            digest: Digest::of_bytes(b"m"),
+            size: 1,
+            annotations: BTreeMap::new(),
+            platform: None,
+        };
         let i = index(&d, &spec().tags, &Platform::linux_amd64());
-        let refs: Vec<_> = i.manifests.iter().map(|m| m.annotations[REF_NAME].as_str()).collect();
+        let refs: Vec<_> = i
+            .manifests
+            .iter()
+            .map(|m| m.annotations[REF_NAME].as_str())
+            .collect();
         assert_eq!(refs, ["1", "latest"]);
         let m = manifest(&spec(), d, &[], "t");
         assert_eq!(m.annotations["org.opencontainers.image.version"], "1.0");

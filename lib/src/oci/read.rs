@@ -82,14 +82,19 @@ struct Files {
 
 impl Files {
     fn get(&self, name: &str) -> Result<&[u8], ReadError> {
-        self.small.get(name).map(Vec::as_slice).ok_or_else(|| ReadError::Invalid {
-            path: self.path.clone(),
-            what: format!("missing {name}"),
-        })
+        self.small
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| ReadError::Invalid {
+                path: self.path.clone(),
+                what: format!("missing {name}"),
+            })
     }
     fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, ReadError> {
-        serde_json::from_slice(self.get(name)?)
-            .map_err(|e| ReadError::Invalid { path: self.path.clone(), what: format!("{name}: {e}") })
+        serde_json::from_slice(self.get(name)?).map_err(|e| ReadError::Invalid {
+            path: self.path.clone(),
+            what: format!("{name}: {e}"),
+        })
     }
 }
 
@@ -98,9 +103,16 @@ impl Files {
 /// # Errors
 /// [`ReadError`] naming the path.
 pub fn read_image(path: &Path) -> Result<ImageView, ReadError> {
-    let ioe = |source| ReadError::Io { path: path.to_path_buf(), source };
+    let ioe = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(ioe)?;
-    let files = if meta.is_dir() { read_dir(path)? } else { read_tar(path)? };
+    let files = if meta.is_dir() {
+        read_dir(path)?
+    } else {
+        read_tar(path)?
+    };
     if files.small.contains_key("manifest.json") && !files.small.contains_key("index.json") {
         docker_view(&files)
     } else {
@@ -109,7 +121,11 @@ pub fn read_image(path: &Path) -> Result<ImageView, ReadError> {
 }
 
 fn read_dir(dir: &Path) -> Result<Files, ReadError> {
-    let mut files = Files { path: dir.to_path_buf(), small: BTreeMap::new(), sizes: BTreeMap::new() };
+    let mut files = Files {
+        path: dir.to_path_buf(),
+        small: BTreeMap::new(),
+        sizes: BTreeMap::new(),
+    };
     for name in ["oci-layout", "index.json"] {
         let p = dir.join(name);
         if p.is_file() {
@@ -117,11 +133,23 @@ fn read_dir(dir: &Path) -> Result<Files, ReadError> {
         }
     }
     let blobs = dir.join("blobs/sha256");
-    let entries = std::fs::read_dir(&blobs).map_err(|source| ReadError::Io { path: blobs.clone(), source })?;
+    let entries = std::fs::read_dir(&blobs).map_err(|source| ReadError::Io {
+        path: blobs.clone(),
+        source,
+    })?;
     for e in entries {
-        let e = e.map_err(|source| ReadError::Io { path: blobs.clone(), source })?;
+        let e = e.map_err(|source| ReadError::Io {
+            path: blobs.clone(),
+            source,
+        })?;
         let name = format!("blobs/sha256/{}", e.file_name().to_string_lossy());
-        let len = e.metadata().map_err(|source| ReadError::Io { path: e.path(), source })?.len();
+        let len = e
+            .metadata()
+            .map_err(|source| ReadError::Io {
+                path: e.path(),
+                source,
+            })?
+            .len();
         files.sizes.insert(name.clone(), len);
         if len <= MAX_JSON && looks_like_json(&e.path()) {
             files.small.insert(name, read_small(&e.path())?);
@@ -132,28 +160,50 @@ fn read_dir(dir: &Path) -> Result<Files, ReadError> {
 
 fn looks_like_json(p: &Path) -> bool {
     let mut b = [0u8; 1];
-    std::fs::File::open(p).and_then(|mut f| f.read_exact(&mut b)).map(|()| b[0] == b'{' || b[0] == b'[').unwrap_or(false)
+    std::fs::File::open(p)
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map(|()| b[0] == b'{' || b[0] == b'[')
+        .unwrap_or(false)
 }
 
 fn read_small(p: &Path) -> Result<Vec<u8>, ReadError> {
-    std::fs::read(p).map_err(|source| ReadError::Io { path: p.to_path_buf(), source })
+    std::fs::read(p).map_err(|source| ReadError::Io {
+        path: p.to_path_buf(),
+        source,
+    })
 }
 
 fn read_tar(path: &Path) -> Result<Files, ReadError> {
-    let ioe = |source| ReadError::Io { path: path.to_path_buf(), source };
+    let ioe = |source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let f = std::fs::File::open(path).map_err(ioe)?;
     let mut ar = tar::Archive::new(std::io::BufReader::new(f));
-    let mut files = Files { path: path.to_path_buf(), small: BTreeMap::new(), sizes: BTreeMap::new() };
+    let mut files = Files {
+        path: path.to_path_buf(),
+        small: BTreeMap::new(),
+        sizes: BTreeMap::new(),
+    };
     for e in ar.entries().map_err(ioe)? {
         let mut e = e.map_err(ioe)?;
-        let name = e.path().map_err(ioe)?.to_string_lossy().trim_start_matches("./").to_string();
+        let name = e
+            .path()
+            .map_err(ioe)?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
         let size = e.size();
         files.sizes.insert(name.clone(), size);
-        let json_name = name.ends_with(".json") || name == "oci-layout" || name == "repositories" || name.starts_with("blobs/");
+        let json_name = name.ends_with(".json")
+            || name == "oci-layout"
+            || name == "repositories"
+            || name.starts_with("blobs/");
         if json_name && size <= MAX_JSON && !name.ends_with("/layer.tar") {
             let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             e.read_to_end(&mut buf).map_err(ioe)?;
-            if buf.first().is_some_and(|b| *b == b'{' || *b == b'[') || !name.starts_with("blobs/") {
+            if buf.first().is_some_and(|b| *b == b'{' || *b == b'[') || !name.starts_with("blobs/")
+            {
                 files.small.insert(name, buf);
             }
         }
@@ -167,17 +217,31 @@ fn oci_view(files: &Files, format: &'static str) -> Result<ImageView, ReadError>
         path: files.path.clone(),
         what: "index.json lists no manifest".into(),
     })?;
-    let tags = index.manifests.iter().filter_map(|m| m.annotations.get(REF_NAME).cloned()).collect();
+    let tags = index
+        .manifests
+        .iter()
+        .filter_map(|m| m.annotations.get(REF_NAME).cloned())
+        .collect();
     let manifest: Manifest = files.json(&format!("blobs/sha256/{}", first.digest.hex()))?;
-    let config: ImageConfig = files.json(&format!("blobs/sha256/{}", manifest.config.digest.hex()))?;
+    let config: ImageConfig =
+        files.json(&format!("blobs/sha256/{}", manifest.config.digest.hex()))?;
     let layers = manifest
         .layers
         .iter()
         .enumerate()
         .map(|(i, l)| LayerView {
             digest: Some(l.digest.clone()),
-            diff_id: config.rootfs.diff_ids.get(i).cloned().unwrap_or_else(|| l.digest.clone()),
-            size: files.sizes.get(&format!("blobs/sha256/{}", l.digest.hex())).copied().unwrap_or(l.size),
+            diff_id: config
+                .rootfs
+                .diff_ids
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| l.digest.clone()),
+            size: files
+                .sizes
+                .get(&format!("blobs/sha256/{}", l.digest.hex()))
+                .copied()
+                .unwrap_or(l.size),
             media_type: Some(l.media_type.clone()),
             created_by: config.history.get(i).map(|h| h.created_by.clone()),
         })
@@ -215,7 +279,12 @@ fn docker_view(files: &Files) -> Result<ImageView, ReadError> {
         .enumerate()
         .map(|(i, l)| LayerView {
             digest: None,
-            diff_id: config.rootfs.diff_ids.get(i).cloned().unwrap_or_else(|| Digest::of_bytes(l.as_bytes())),
+            diff_id: config
+                .rootfs
+                .diff_ids
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| Digest::of_bytes(l.as_bytes())),
             size: files.sizes.get(l).copied().unwrap_or(0),
             media_type: None,
             created_by: config.history.get(i).map(|h| h.created_by.clone()),

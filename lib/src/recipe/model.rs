@@ -141,7 +141,11 @@ impl Platform {
     /// `linux/amd64`.
     #[must_use]
     pub fn linux_amd64() -> Self {
-        Self { os: "linux".into(), architecture: "amd64".into(), variant: None }
+        Self {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
     }
 }
 
