@@ -68,6 +68,7 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
             user: Some("1000:1000".into()),
             ..RuntimeConfig::default()
         },
+        debian: None,
     };
     let store = Store::open(Store::default_root()?)?;
     let image = composer::build(&store, &spec, &BuildOptions::default(), &NoReporter)?;

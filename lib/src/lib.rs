@@ -15,6 +15,7 @@
 //! wires these public functions together; `examples/` shows a build without a recipe file.
 
 pub mod build;
+pub mod debian;
 pub mod exec;
 pub mod graph;
 pub mod layer;

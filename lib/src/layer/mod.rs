@@ -59,6 +59,9 @@ pub enum LayerError {
         /// The local path.
         path: PathBuf,
     },
+    /// A `debian` item reached the local-files planner (it needs a resolved lock first).
+    #[error("Debian packages must be resolved into a lock before their layer can be planned")]
+    NotAFilesItem,
     /// Conflicting entries.
     #[error(transparent)]
     Plan(#[from] PlanError),

@@ -330,6 +330,7 @@ mod tests {
             revision: None,
             layers: vec![],
             config,
+            debian: None,
         }
     }
 

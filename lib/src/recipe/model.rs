@@ -30,6 +30,56 @@ pub struct ImageSpec {
     pub layers: Vec<LayerSpec>,
     /// Runtime configuration.
     pub config: RuntimeConfig,
+    /// The Debian archives packages come from (`debian { … }`), if the recipe uses any.
+    pub debian: Option<DebianSource>,
+}
+
+/// `debian { archive …; keyring …; snapshot …; include …; exclude …; user … }`: where Debian
+/// packages come from and image-wide package policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DebianSource {
+    /// Archives in recipe order (`archive "URL" suites="trixie trixie-updates" components="main"`).
+    pub archives: Vec<DebianArchive>,
+    /// OpenPGP keyring file (binary or armored); `None` = the Debian archive keyring shipped
+    /// with composer. Relative paths are made absolute against the declaring recipe file.
+    pub keyring: Option<PathBuf>,
+    /// `snapshot "20261101T000000Z"`: fetch from snapshot.debian.org at that time instead of
+    /// the archive URLs (so old locks stay buildable).
+    pub snapshot: Option<String>,
+    /// `include "base-files" "dash" …`: packages added to the first layer that has `debian`
+    /// items (Essential packages are never declared as dependencies).
+    pub include: Vec<String>,
+    /// `exclude "debconf" …`: packages never installed; dependencies on them count as met.
+    pub exclude: Vec<String>,
+    /// `user "app" uid=1000 gid=1000 home="/home/app" shell="/bin/sh"`: accounts added to
+    /// `/etc/passwd` and `/etc/group` after base-passwd's.
+    pub users: Vec<UserSpec>,
+}
+
+/// One Debian archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebianArchive {
+    /// Base URL (`http://deb.debian.org/debian`), without a trailing `/`.
+    pub url: String,
+    /// Suites (`trixie`, `trixie-updates`); at least one.
+    pub suites: Vec<String>,
+    /// Components; default `["main"]`.
+    pub components: Vec<String>,
+}
+
+/// An account synthesized into `/etc/passwd` / `/etc/group`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSpec {
+    /// Login name.
+    pub name: String,
+    /// uid.
+    pub uid: u32,
+    /// gid (a group of the same name is created).
+    pub gid: u32,
+    /// Home directory (default `/home/NAME`), created with the account's owner.
+    pub home: String,
+    /// Login shell (default `/bin/sh`).
+    pub shell: String,
 }
 
 /// `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64/v8`.
@@ -101,6 +151,12 @@ pub enum LayerItem {
         mode: u32,
         /// Owner.
         owner: Ownership,
+    },
+    /// `debian "python3" "ca-certificates=20250419" "libc6 (>= 2.36)"`: Debian packages (with
+    /// their dependency closure) installed into this layer. Needs a `debian { … }` source.
+    Debian {
+        /// Requested packages: a name, optionally `=VERSION` or a ` (OP VERSION)` constraint.
+        packages: Vec<String>,
     },
     /// `symlink "DEST" "TARGET"`: a symbolic link at `dest` pointing to `target` (verbatim).
     Symlink {

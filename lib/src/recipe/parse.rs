@@ -328,6 +328,7 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
             revision: image.revision,
             layers,
             config: b.config,
+            debian: None,
         }),
         _ => Err(b.diags),
     }
@@ -574,6 +575,10 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
             | LayerItem::Write { dest, .. }
             | LayerItem::Dir { dest, .. }
             | LayerItem::Symlink { dest, .. } => dest.clone(),
+            LayerItem::Debian { .. } => {
+                items.push(item);
+                continue;
+            }
         };
         if let Some(first) = dests.get(&dest) {
             let d = cx
