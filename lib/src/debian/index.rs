@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// One binary package stanza of a `Packages` index (the fields composer uses; relation fields
 /// are kept raw and parsed by [`super::control`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexPackage {
     /// `Package`.
     pub name: String,
@@ -27,6 +27,13 @@ pub struct IndexPackage {
     /// `Breaks`, raw.
     #[serde(default)]
     pub breaks: String,
+    /// `Replaces`, raw (lets a package overwrite another's files).
+    #[serde(default)]
+    pub replaces: String,
+    /// `Source` as written (`gcc-12` or `gcc-12 (12.2.0-14)`); `None` when the source
+    /// package has the binary's name and version.
+    #[serde(default)]
+    pub source: Option<String>,
     /// `Essential: yes`.
     #[serde(default)]
     pub essential: bool,
