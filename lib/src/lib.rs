@@ -17,6 +17,7 @@
 pub mod build;
 pub mod debian;
 pub mod exec;
+pub mod fetch;
 pub mod graph;
 pub mod layer;
 pub mod oci;

@@ -45,10 +45,8 @@ fn running_as_root() -> bool {
 
 #[test]
 fn missing_local_file_names_the_path() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_demo(&src, "022", false);
-    let store = t.path().join("store");
+    let demo = Demo::new();
+    let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     run_ok(
         compose(&store)
             .arg("build")

@@ -2,18 +2,10 @@ use composer_tests::*;
 
 #[test]
 fn demo_image_has_normalized_entries_and_correct_digests() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_demo(&src, "022", false);
-    let store = t.path().join("store");
+    let demo = Demo::new();
+    let (t, store) = (&demo.dir, &demo.store);
     let out = t.path().join("out");
-    let digest = run_ok(
-        compose(&store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(&out),
-    );
+    let digest = run_ok(demo.build(&out));
     let layout = Layout::open(&out);
     assert_eq!(digest.trim(), layout.manifest_digest);
     layout.check_diff_ids();
@@ -114,14 +106,7 @@ fn demo_image_has_normalized_entries_and_correct_digests() {
     assert_eq!(json["layers"].as_array().unwrap().len(), 2);
 
     // A rebuild reuses every layer and gives the same digest.
-    let again = run_ok(
-        compose(&store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(&out)
-            .arg("--json"),
-    );
+    let again = run_ok(demo.build(&out).arg("--json"));
     let again: serde_json::Value = serde_json::from_str(&again).unwrap();
     assert_eq!(again["manifest"], layout.manifest_digest.as_str());
     assert!(
@@ -135,10 +120,8 @@ fn demo_image_has_normalized_entries_and_correct_digests() {
 
 #[test]
 fn changing_one_file_rebuilds_only_its_fragment() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_demo(&src, "022", false);
-    let store = t.path().join("store");
+    let demo = Demo::new();
+    let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     let first = run_ok(
         compose(&store)
             .arg("build")
@@ -172,10 +155,8 @@ fn changing_one_file_rebuilds_only_its_fragment() {
 
 #[test]
 fn archives_hold_the_same_image() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_demo(&src, "022", false);
-    let store = t.path().join("store");
+    let demo = Demo::new();
+    let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     let layout_digest = run_ok(
         compose(&store)
             .arg("build")
@@ -235,10 +216,8 @@ fn archives_hold_the_same_image() {
 
 #[test]
 fn graph_prints_layers_fragments_and_dot() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_demo(&src, "022", false);
-    let store = t.path().join("store");
+    let demo = Demo::new();
+    let (src, store) = (&demo.src, &demo.store);
     let text = run_ok(compose(&store).arg("graph").arg(src.join("demo.kdl")));
     assert!(text.starts_with("image demo ("), "{text}");
     assert!(

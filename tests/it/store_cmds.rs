@@ -4,10 +4,8 @@ use composer_tests::*;
 
 #[test]
 fn verify_detects_and_quarantines_a_corrupt_fragment_and_the_next_build_repairs_it() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_demo(&src, "022", false);
-    let store = t.path().join("store");
+    let demo = Demo::new();
+    let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     let first = run_ok(
         compose(&store)
             .arg("build")
@@ -51,10 +49,8 @@ fn verify_detects_and_quarantines_a_corrupt_fragment_and_the_next_build_repairs_
 
 #[test]
 fn gc_keeps_the_latest_image_and_removes_superseded_objects() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_demo(&src, "022", false);
-    let store = t.path().join("store");
+    let demo = Demo::new();
+    let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     run_ok(
         compose(&store)
             .arg("build")

@@ -49,10 +49,8 @@ fn skopeo_inspects_and_copies_zstd_and_gzip_images() {
     if !require("skopeo") {
         return;
     }
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_demo(&src, "022", false);
-    let store = t.path().join("store");
+    let demo = Demo::new();
+    let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     for compression in ["zstd", "gzip"] {
         let out = t.path().join(format!("img-{compression}"));
         let digest = run_ok(

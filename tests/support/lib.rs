@@ -67,7 +67,8 @@ pub fn compose(store: &Path) -> Command {
 }
 
 /// Runs a command, asserting success; returns stdout.
-pub fn run_ok(c: &mut Command) -> String {
+pub fn run_ok(mut c: impl std::borrow::BorrowMut<Command>) -> String {
+    let c = c.borrow_mut();
     let out = c.output().unwrap();
     assert!(
         out.status.success(),
@@ -80,7 +81,8 @@ pub fn run_ok(c: &mut Command) -> String {
 }
 
 /// Runs a command, asserting failure; returns its output.
-pub fn run_err(c: &mut Command) -> Output {
+pub fn run_err(mut c: impl std::borrow::BorrowMut<Command>) -> Output {
+    let c = c.borrow_mut();
     let out = c.output().unwrap();
     assert!(
         !out.status.success(),
@@ -375,4 +377,49 @@ pub fn make_demo(dir: &Path, umask: &str, reverse: bool) {
     let st = Command::new("sh").arg("-c").arg(&script).status().unwrap();
     assert!(st.success());
     std::fs::write(dir.join("demo.kdl"), DEMO_RECIPE).unwrap();
+}
+
+/// The demo recipe in a fresh temporary directory, with a store beside it.
+pub struct Demo {
+    /// The temporary directory (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// The recipe's directory (`demo.kdl` and its inputs).
+    pub src: PathBuf,
+    /// The store directory.
+    pub store: PathBuf,
+}
+
+impl Demo {
+    /// Creates the demo inputs with umask 022 in forward order.
+    #[must_use]
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        make_demo(&src, "022", false);
+        let store = dir.path().join("store");
+        Self { dir, src, store }
+    }
+
+    /// A path inside the temporary directory.
+    #[must_use]
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `compose --store STORE build SRC/demo.kdl -o OUT`.
+    #[must_use]
+    pub fn build(&self, out: &Path) -> Command {
+        let mut c = compose(&self.store);
+        c.arg("build")
+            .arg(self.src.join("demo.kdl"))
+            .arg("-o")
+            .arg(out);
+        c
+    }
+}
+
+impl Default for Demo {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -1,0 +1,383 @@
+//! Downloads: one [`Transport`] seam (HTTP by default, replaceable in tests), retries with
+//! backoff on transient failures, and verification against a hash we already trust
+//! *before* anything reads the bytes: a download streams into a store temp file and only
+//! becomes a blob when its size and sha256 match (`BlobWriter::commit(Some(expected))`).
+//!
+//! This is the only module that touches the network.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use composer_store::{Digest, Store, StoreError};
+use rayon::prelude::*;
+
+/// A response body.
+pub type Body = Box<dyn Read + Send>;
+
+/// Fetches URLs. Implemented over HTTP(S) by [`HttpTransport`]; tests may substitute their own.
+pub trait Transport: Send + Sync {
+    /// GETs `url`, returning the body of a 2xx response.
+    ///
+    /// # Errors
+    /// [`TransportError`] saying whether a retry may help.
+    fn get(&self, url: &str) -> Result<Body, TransportError>;
+}
+
+/// A failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// A status the server answered with.
+    #[error("HTTP status {0}")]
+    Status(u16),
+    /// Connection, TLS, timeout or read failure.
+    #[error("{0}")]
+    Network(String),
+}
+
+impl TransportError {
+    /// Whether retrying may succeed (connection problems, 408, 429, 5xx).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Status(s) => *s == 408 || *s == 429 || *s >= 500,
+            Self::Network(_) => true,
+        }
+    }
+}
+
+/// HTTP(S) with rustls (ring) and the webpki roots; redirects followed; no proxy magic.
+pub struct HttpTransport {
+    agent: ureq::Agent,
+}
+
+impl Default for HttpTransport {
+    fn default() -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_recv_body(Some(Duration::from_secs(300)))
+            .user_agent(concat!("composer/", env!("CARGO_PKG_VERSION")))
+            .http_status_as_error(true)
+            .build();
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+        }
+    }
+}
+
+impl Transport for HttpTransport {
+    fn get(&self, url: &str) -> Result<Body, TransportError> {
+        match self.agent.get(url).call() {
+            Ok(resp) => Ok(Box::new(
+                resp.into_body().into_with_config().limit(u64::MAX).reader(),
+            )),
+            Err(ureq::Error::StatusCode(s)) => Err(TransportError::Status(s)),
+            Err(e) => Err(TransportError::Network(e.to_string())),
+        }
+    }
+}
+
+/// Download failures. Each names the URL (and the package, where there is one).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The server does not have it.
+    #[error("{what}: {url} is not on the server (HTTP 404){hint}")]
+    NotFound {
+        /// What was being fetched.
+        what: String,
+        /// URL.
+        url: String,
+        /// Extra advice.
+        hint: String,
+    },
+    /// Failed after retries.
+    #[error("{what}: fetching {url} failed after {attempts} attempts: {cause}")]
+    Failed {
+        /// What was being fetched.
+        what: String,
+        /// URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Last cause.
+        cause: String,
+    },
+    /// The bytes are not what the lock or the signed index says.
+    #[error("{what}: {url} does not match its pinned hash: expected {expected}, got {actual}")]
+    HashMismatch {
+        /// What was fetched.
+        what: String,
+        /// URL.
+        url: String,
+        /// Expected digest.
+        expected: Digest,
+        /// Actual digest.
+        actual: Digest,
+    },
+    /// Wrong size.
+    #[error("{what}: {url} is {actual} bytes, but {expected} were expected")]
+    SizeMismatch {
+        /// What was fetched.
+        what: String,
+        /// URL.
+        url: String,
+        /// Expected size.
+        expected: u64,
+        /// Actual size (at least).
+        actual: u64,
+    },
+    /// Writing the download into the store failed.
+    #[error("{what}: cannot store the download: {source}")]
+    Write {
+        /// What was fetched.
+        what: String,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One pinned download.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// Human label (`libc6 2.41-12`).
+    pub what: String,
+    /// URL.
+    pub url: String,
+    /// Expected sha256.
+    pub sha256: Digest,
+    /// Expected size.
+    pub size: u64,
+}
+
+/// Downloads with retries and bounded parallelism.
+#[derive(Clone)]
+pub struct Fetcher {
+    transport: Arc<dyn Transport>,
+    /// Attempts per URL (≥ 1).
+    pub attempts: u32,
+    /// First backoff delay; doubles per attempt.
+    pub backoff: Duration,
+    /// Downloads at once.
+    pub parallel: usize,
+    /// Appended to 404 errors of pinned artifacts.
+    pub not_found_hint: String,
+}
+
+impl Default for Fetcher {
+    fn default() -> Self {
+        Self::new(Arc::new(HttpTransport::default()))
+    }
+}
+
+impl Fetcher {
+    /// A fetcher over `transport`.
+    #[must_use]
+    pub fn new(transport: Arc<dyn Transport>) -> Self {
+        Self {
+            transport,
+            attempts: 4,
+            backoff: Duration::from_millis(250),
+            parallel: 6,
+            not_found_hint: String::new(),
+        }
+    }
+
+    fn with_retries<T>(
+        &self,
+        what: &str,
+        url: &str,
+        mut f: impl FnMut() -> Result<T, AttemptError>,
+    ) -> Result<T, FetchError> {
+        let mut delay = self.backoff;
+        let attempts = self.attempts.max(1);
+        for attempt in 1..=attempts {
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(AttemptError::Fatal(e)) => return Err(e),
+                Err(AttemptError::Transport(TransportError::Status(404))) => {
+                    return Err(FetchError::NotFound {
+                        what: what.into(),
+                        url: url.into(),
+                        hint: self.not_found_hint.clone(),
+                    });
+                }
+                Err(AttemptError::Transport(e)) if e.is_transient() && attempt < attempts => {
+                    std::thread::sleep(delay);
+                    delay = delay.saturating_mul(2);
+                }
+                Err(AttemptError::Transport(e)) => {
+                    return Err(FetchError::Failed {
+                        what: what.into(),
+                        url: url.into(),
+                        attempts: attempt,
+                        cause: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(FetchError::Failed {
+            what: what.into(),
+            url: url.into(),
+            attempts,
+            cause: "no attempt made".into(),
+        })
+    }
+
+    /// GETs a small document (an index) into memory, at most `limit` bytes.
+    ///
+    /// # Errors
+    /// [`FetchError`] naming the URL.
+    pub fn get_bytes(&self, what: &str, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
+        self.with_retries(what, url, || {
+            let body = self.transport.get(url).map_err(AttemptError::Transport)?;
+            let mut buf = Vec::new();
+            body.take(limit + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| AttemptError::Transport(TransportError::Network(e.to_string())))?;
+            if buf.len() as u64 > limit {
+                return Err(AttemptError::Fatal(FetchError::SizeMismatch {
+                    what: what.into(),
+                    url: url.into(),
+                    expected: limit,
+                    actual: buf.len() as u64,
+                }));
+            }
+            Ok(buf)
+        })
+    }
+
+    /// Streams `d` into the store, verifying size and sha256 before it becomes a blob.
+    /// Does nothing if the blob is already stored.
+    ///
+    /// # Errors
+    /// [`FetchError`] naming the package, URL, expected and actual digest.
+    pub fn fetch_to_store(&self, store: &Store, d: &Download) -> Result<bool, FetchError> {
+        if store.has_blob(&d.sha256) {
+            return Ok(false);
+        }
+        self.with_retries(&d.what, &d.url, || {
+            let mut body = self
+                .transport
+                .get(&d.url)
+                .map_err(AttemptError::Transport)?;
+            let mut w = store
+                .blob_writer()
+                .map_err(|e| AttemptError::Fatal(e.into()))?;
+            w.set_description(format!("{} from {}", d.what, d.url));
+            let mut buf = vec![0u8; 256 << 10];
+            let mut n: u64 = 0;
+            loop {
+                let k = body
+                    .read(&mut buf)
+                    .map_err(|e| AttemptError::Transport(TransportError::Network(e.to_string())))?;
+                if k == 0 {
+                    break;
+                }
+                n += k as u64;
+                if n > d.size {
+                    return Err(AttemptError::Fatal(FetchError::SizeMismatch {
+                        what: d.what.clone(),
+                        url: d.url.clone(),
+                        expected: d.size,
+                        actual: n,
+                    }));
+                }
+                w.write_all(&buf[..k])
+                    .map_err(|e| AttemptError::Fatal(store_write_error(&d.what, e)))?;
+            }
+            if n != d.size {
+                return Err(AttemptError::Fatal(FetchError::SizeMismatch {
+                    what: d.what.clone(),
+                    url: d.url.clone(),
+                    expected: d.size,
+                    actual: n,
+                }));
+            }
+            match w.commit(Some(&d.sha256)) {
+                Ok(_) => Ok(true),
+                Err(StoreError::DigestMismatch {
+                    expected, actual, ..
+                }) => Err(AttemptError::Fatal(FetchError::HashMismatch {
+                    what: d.what.clone(),
+                    url: d.url.clone(),
+                    expected,
+                    actual,
+                })),
+                Err(e) => Err(AttemptError::Fatal(e.into())),
+            }
+        })
+    }
+
+    /// Fetches all downloads, `parallel` at a time; returns how many were actually
+    /// downloaded (the rest were in the store) or every failure.
+    ///
+    /// # Errors
+    /// Every failed download.
+    pub fn fetch_all(
+        &self,
+        store: &Store,
+        downloads: &[Download],
+        on_done: &(dyn Fn(&Download, bool) + Sync),
+    ) -> Result<usize, Vec<FetchError>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.parallel.max(1))
+            .build();
+        let run = || -> Vec<Result<bool, FetchError>> {
+            downloads
+                .par_iter()
+                .map(|d| {
+                    let r = self.fetch_to_store(store, d);
+                    if let Ok(fetched) = &r {
+                        on_done(d, *fetched);
+                    }
+                    r
+                })
+                .collect()
+        };
+        let results = match pool {
+            Ok(p) => p.install(run),
+            Err(_) => run(),
+        };
+        let mut errors = Vec::new();
+        let mut fetched = 0;
+        for r in results {
+            match r {
+                Ok(true) => fetched += 1,
+                Ok(false) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(fetched)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn store_write_error(what: &str, e: io::Error) -> FetchError {
+    match e.downcast::<StoreError>() {
+        Ok(se) => FetchError::Store(se),
+        Err(e) => FetchError::Write {
+            what: what.into(),
+            source: e,
+        },
+    }
+}
+
+enum AttemptError {
+    Transport(TransportError),
+    Fatal(FetchError),
+}
+
+impl From<io::Error> for TransportError {
+    fn from(e: io::Error) -> Self {
+        Self::Network(e.to_string())
+    }
+}
