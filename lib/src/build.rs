@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use crate::exec::{Outcome, execute};
 use crate::graph::{BuildGraph, NodeKind, build_graph};
-use crate::layer::build::Provenance;
+use crate::layer::build::{NoArchives, Provenance};
 use crate::layer::files::item_entries;
 use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, build_layer, plan_layer};
 use crate::oci::json::{
@@ -243,8 +243,15 @@ pub fn build_plan(
                 let total = lp.fragments.iter().map(|f| f.tar_len).sum();
                 reporter.layer_started(&lp.name, total);
                 let progress = |done| reporter.layer_progress(&lp.name, done);
-                let (output, provenance) =
-                    build_layer(store, lp, plan.compression, plan.mtime, workers, &progress)?;
+                let (output, provenance) = build_layer(
+                    store,
+                    lp,
+                    plan.compression,
+                    plan.mtime,
+                    workers,
+                    &NoArchives,
+                    &progress,
+                )?;
                 reporter.layer_finished(&lp.name, &output, provenance);
                 Ok(NodeOutput::Layer(BuiltLayer {
                     name: lp.name.clone(),

@@ -37,6 +37,29 @@ pub struct LayerOutput {
     pub fragments: Vec<Digest>,
 }
 
+/// Extracts archives whose files a fragment needs (`Content::Extracted`), returning the
+/// directory that holds them. Called only for fragments that are not in the store yet.
+pub trait Materializer: Sync {
+    /// The directory with `archive`'s files at their image paths.
+    ///
+    /// # Errors
+    /// The archive cannot be read or extracted.
+    fn materialize(&self, archive: &Digest) -> Result<std::path::PathBuf, LayerError>;
+}
+
+/// For builds without archives: every request is an error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoArchives;
+
+impl Materializer for NoArchives {
+    fn materialize(&self, archive: &Digest) -> Result<std::path::PathBuf, LayerError> {
+        Err(LayerError::Io {
+            path: archive.to_string().into(),
+            source: io::Error::other("no extractor for archive contents in this build"),
+        })
+    }
+}
+
 /// Whether a layer came from the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provenance {
@@ -66,6 +89,7 @@ pub fn build_layer(
     compression: Compression,
     mtime: u64,
     workers: u32,
+    archives: &dyn Materializer,
     progress: &dyn Fn(u64),
 ) -> Result<(LayerOutput, Provenance), LayerError> {
     let frag_ids: Vec<NodeId> = plan
@@ -108,6 +132,7 @@ pub fn build_layer(
                     compression,
                     mtime,
                     workers,
+                    archives,
                     &mut sink,
                     &plan.name,
                     progress,
@@ -217,6 +242,7 @@ fn write_fragment(
     compression: Compression,
     mtime: u64,
     workers: u32,
+    archives: &dyn Materializer,
     sink: &mut Hashing<'_>,
     layer: &str,
     progress: &dyn Fn(u64),
@@ -239,7 +265,7 @@ fn write_fragment(
         count: &mut *sink.tar_size,
     };
     match frag {
-        Some(f) => write_entries(&mut w, f, mtime, layer, progress)?,
+        Some(f) => write_entries(&mut w, f, mtime, archives, layer, progress)?,
         None => w.write_all(&tar::END_MARKER).map_err(cerr)?,
     }
     let tee = w.inner.finish().map_err(cerr)?;
@@ -261,6 +287,7 @@ fn write_entries<W: Write>(
     w: &mut TeeWriter<'_, W>,
     frag: &FragmentPlan,
     mtime: u64,
+    archives: &dyn Materializer,
     layer: &str,
     progress: &dyn Fn(u64),
 ) -> Result<(), LayerError> {
@@ -281,35 +308,19 @@ fn write_entries<W: Write>(
                 size: planned,
                 mtime_ns,
             } => {
-                let changed = || LayerError::FileChanged { path: path.clone() };
-                let ioe = |source| LayerError::Io {
-                    path: path.clone(),
-                    source,
-                };
-                let mut f = std::fs::File::open(path).map_err(ioe)?;
-                let mut left = *planned;
-                while left > 0 {
-                    let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-                    let n = f.read(&mut buf[..want]).map_err(|source| LayerError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    if n == 0 {
-                        return Err(changed());
-                    }
-                    w.write_all(&buf[..n]).map_err(cerr)?;
-                    left -= n as u64;
-                    progress(*w.count);
-                }
-                let meta = f.metadata().map_err(|source| LayerError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                let meta = copy_exact(w, path, *planned, &mut buf, layer, progress)?;
                 if meta.len() != *planned
                     || super::files::mtime_ns(&meta) != *mtime_ns
                     || size != *planned
                 {
-                    return Err(changed());
+                    return Err(LayerError::FileChanged { path: path.clone() });
+                }
+            }
+            Content::Extracted { archive, path } => {
+                let full = archives.materialize(archive)?.join(path);
+                let meta = copy_exact(w, &full, size, &mut buf, layer, progress)?;
+                if meta.len() != size {
+                    return Err(LayerError::FileChanged { path: full });
                 }
             }
             Content::None => {
@@ -322,6 +333,41 @@ fn write_entries<W: Write>(
         w.write_all(&vec![0u8; tar::padding(size)]).map_err(cerr)?;
     }
     Ok(())
+}
+
+/// Copies exactly `size` bytes of `path` into `w`; returns the file's metadata after reading
+/// (to detect a file that changed while it was read).
+fn copy_exact<W: Write>(
+    w: &mut TeeWriter<'_, W>,
+    path: &std::path::Path,
+    size: u64,
+    buf: &mut [u8],
+    layer: &str,
+    progress: &dyn Fn(u64),
+) -> Result<std::fs::Metadata, LayerError> {
+    let ioe = |source| LayerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(ioe)?;
+    let mut left = size;
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = f.read(&mut buf[..want]).map_err(ioe)?;
+        if n == 0 {
+            return Err(LayerError::FileChanged {
+                path: path.to_path_buf(),
+            });
+        }
+        w.write_all(&buf[..n])
+            .map_err(|source| LayerError::Compress {
+                layer: layer.to_string(),
+                source,
+            })?;
+        left -= n as u64;
+        progress(*w.count);
+    }
+    f.metadata().map_err(ioe)
 }
 
 /// Writes the layer blob (the concatenated fragments) to `w`.

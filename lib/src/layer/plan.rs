@@ -36,6 +36,14 @@ pub enum Content {
         /// Modification time (ns) seen when planning; a change while building is an error.
         mtime_ns: i128,
     },
+    /// A file inside an archive in the store (a `.deb`), read after the archive is
+    /// extracted by a [`super::build::Materializer`] (only when the fragment is not stored yet).
+    Extracted {
+        /// The archive blob.
+        archive: composer_store::Digest,
+        /// Path of the file below the extraction directory (the image path, relative).
+        path: String,
+    },
 }
 
 /// One planned archive entry: its header, where its bytes come from, and the blake3 of
