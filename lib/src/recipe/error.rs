@@ -75,6 +75,26 @@ pub enum ErrorKind {
     IncludeRead,
     /// Includes nested deeper than the limit.
     IncludeDepth,
+    /// More than one `debian` block.
+    DuplicateDebian,
+    /// A `debian` block without an `archive`.
+    MissingArchive,
+    /// A layer installs Debian packages but the recipe has no `debian` block.
+    MissingDebian,
+    /// An archive URL that is not `http(s)://host/…`.
+    InvalidUrl,
+    /// A suite or component name outside `[a-z0-9.+-]`.
+    InvalidSuite,
+    /// A snapshot time that is not `YYYYMMDDTHHMMSSZ`.
+    InvalidSnapshot,
+    /// A Debian package request or name that does not parse.
+    InvalidPackage,
+    /// The same Debian package requested twice in one layer.
+    DuplicatePackage,
+    /// A requested or included Debian package that is also excluded.
+    ExcludedPackage,
+    /// Two `user` accounts with the same name or uid.
+    DuplicateUser,
 }
 
 impl ErrorKind {
@@ -109,6 +129,16 @@ impl ErrorKind {
         Self::IncludeLoop,
         Self::IncludeRead,
         Self::IncludeDepth,
+        Self::DuplicateDebian,
+        Self::MissingArchive,
+        Self::MissingDebian,
+        Self::InvalidUrl,
+        Self::InvalidSuite,
+        Self::InvalidSnapshot,
+        Self::InvalidPackage,
+        Self::DuplicatePackage,
+        Self::ExcludedPackage,
+        Self::DuplicateUser,
     ];
 
     /// The diagnostic code, e.g. `recipe::unknown_node`.
@@ -144,6 +174,16 @@ impl ErrorKind {
             Self::IncludeLoop => "recipe::include_loop",
             Self::IncludeRead => "recipe::include_read",
             Self::IncludeDepth => "recipe::include_depth",
+            Self::DuplicateDebian => "recipe::duplicate_debian",
+            Self::MissingArchive => "recipe::missing_archive",
+            Self::MissingDebian => "recipe::missing_debian",
+            Self::InvalidUrl => "recipe::invalid_url",
+            Self::InvalidSuite => "recipe::invalid_suite",
+            Self::InvalidSnapshot => "recipe::invalid_snapshot",
+            Self::InvalidPackage => "recipe::invalid_package",
+            Self::DuplicatePackage => "recipe::duplicate_package",
+            Self::ExcludedPackage => "recipe::excluded_package",
+            Self::DuplicateUser => "recipe::duplicate_user",
         }
     }
 }

@@ -11,11 +11,13 @@
 //! # Ok::<(), composer::recipe::RecipeError>(())
 //! ```
 
+mod debian;
 mod error;
 mod include;
 pub mod model;
 mod order;
 mod parse;
+mod request;
 mod shape;
 mod source;
 mod suggest;
@@ -25,6 +27,7 @@ use std::path::Path;
 
 pub use error::{ErrorKind, RecipeDiagnostic, RecipeError};
 pub use model::*;
+pub use request::{InvalidRequest, PackageRequest, Relation};
 pub use source::{FsLoader, SourceLoader};
 
 /// Loads the recipe at `path` from the file system.

@@ -1,9 +1,9 @@
 //! From spliced KDL nodes to a validated [`ImageSpec`].
 //!
-//! One pass over the top-level nodes (`image`, `layer`, `config`) collects every
-//! problem it can find instead of stopping at the first; layer references, cycles and
-//! order are checked at the end. Node shapes live in [`super::shape`], value rules in
-//! [`super::validate`].
+//! One pass over the top-level nodes (`image`, `debian`, `layer`, `config`) collects
+//! every problem it can find instead of stopping at the first; layer references, cycles,
+//! order and Debian cross-checks run at the end. Node shapes live in [`super::shape`],
+//! value rules in [`super::validate`], the `debian` block in [`super::debian`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +11,7 @@ use std::path::Path;
 use kdl::{KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
+use super::debian::{self, DebianDraft, LayerRequests};
 use super::error::{ErrorKind, RecipeDiagnostic};
 use super::include::Spliced;
 use super::model::{ImageSpec, LayerItem, LayerSpec, Platform, RuntimeConfig};
@@ -20,9 +21,9 @@ use super::source::{SourceFile, normalize_lexically};
 use super::suggest;
 use super::validate;
 
-const TOP_LEVEL: &[&str] = &["include", "image", "layer", "config"];
+const TOP_LEVEL: &[&str] = &["include", "image", "debian", "layer", "config"];
 const IMAGE_NODES: &[&str] = &["tag", "platform", "epoch", "version", "source", "revision"];
-const LAYER_NODES: &[&str] = &["write", "copy", "dir", "symlink"];
+const LAYER_NODES: &[&str] = &["write", "copy", "dir", "symlink", "debian"];
 const CONFIG_NODES: &[&str] = &[
     "env",
     "entrypoint",
@@ -216,7 +217,7 @@ const STOP_SIGNAL: Shape = shape(
 );
 
 /// Where something was first set: (file index, span).
-type Site = (usize, SourceSpan);
+pub(super) type Site = (usize, SourceSpan);
 
 #[derive(Default)]
 struct ImageDraft {
@@ -234,12 +235,14 @@ struct LayerDraft {
     name: String,
     after: Option<(String, Site)>,
     items: Vec<LayerItem>,
+    requests: LayerRequests,
 }
 
 #[derive(Default)]
 struct Builder {
     diags: Vec<RecipeDiagnostic>,
     image: Option<(Site, ImageDraft)>,
+    debian: Option<DebianDraft>,
     layers: Vec<LayerDraft>,
     config: RuntimeConfig,
     /// Single-valued settings already given (`image.platform`, `config.workdir`, …).
@@ -270,6 +273,14 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
                 node_ref.file,
                 node,
                 &mut b.image,
+                &mut b.seen,
+                &spliced.files,
+            ),
+            "debian" => debian::block(
+                &mut cx,
+                node_ref.file,
+                node,
+                &mut b.debian,
                 &mut b.seen,
                 &spliced.files,
             ),
@@ -311,6 +322,12 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
             None
         }
     };
+    let requests: Vec<(&str, &LayerRequests)> = b
+        .layers
+        .iter()
+        .map(|l| (l.name.as_str(), &l.requests))
+        .collect();
+    debian::check(b.debian.as_ref(), &requests, &spliced.files, &mut b.diags);
     let layers = order_layers(std::mem::take(&mut b.layers), &spliced.files, &mut b.diags);
 
     match (image, layers) {
@@ -328,7 +345,7 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
             revision: image.revision,
             layers,
             config: b.config,
-            debian: None,
+            debian: b.debian.map(|d| d.source),
         }),
         _ => Err(b.diags),
     }
@@ -336,7 +353,7 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
 
 /// Reports a second value for a single-valued setting, pointing at the first when it
 /// is in the same file. Returns whether the setting was already seen.
-fn duplicate(
+pub(super) fn duplicate(
     cx: &mut Cx<'_>,
     files: &[SourceFile],
     seen: &mut HashMap<&'static str, Site>,
@@ -565,8 +582,24 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
 
     let mut items = Vec::new();
     let mut dests: HashMap<String, SourceSpan> = HashMap::new();
+    let mut requests = LayerRequests::default();
+    let mut requested: HashMap<String, SourceSpan> = HashMap::new();
     let children = node.children().map(|c| c.nodes()).unwrap_or_default();
     for child in children {
+        if child.name().value() == "debian" {
+            requests
+                .first
+                .get_or_insert((file_index, child.name().span()));
+            let (item, names) = debian::item(cx, child);
+            for (name, span) in names {
+                if !debian::duplicate_request(cx, &requested, &name, span) {
+                    requested.insert(name.clone(), span);
+                    requests.names.push((name, (file_index, span)));
+                }
+            }
+            items.extend(item);
+            continue;
+        }
         let Some((item, dest_span)) = item(cx, child) else {
             continue;
         };
@@ -603,7 +636,7 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
         let d = cx
             .file
             .diag(ErrorKind::EmptyLayer, node.name().span(), "empty layer", "layer has no items")
-            .help("add `write`, `copy`, `dir` or `symlink` items in a `{ … }` block, or remove the layer");
+            .help("add `debian`, `write`, `copy`, `dir` or `symlink` items in a `{ … }` block, or remove the layer");
         cx.push(d);
     }
     Some(LayerDraft {
@@ -611,6 +644,7 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
         name: name?,
         after,
         items,
+        requests,
     })
 }
 

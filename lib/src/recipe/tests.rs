@@ -535,7 +535,10 @@ fn unknown_nodes_suggest() {
         ]
     );
     let f = one(r#"image "x"; frobnicate"#, ErrorKind::UnknownNode);
-    assert!(f.help.contains("`image`, `layer` and `config`"), "{f:#?}");
+    assert!(
+        f.help.contains("`image`, `debian`, `layer` and `config`"),
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -830,6 +833,486 @@ fn every_problem_is_reported_in_one_pass() {
             ErrorKind::DuplicateSetting,
             ErrorKind::InvalidPort,
             ErrorKind::UnknownLayer,
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- debian
+
+const ARCHIVE: &str = r#"debian { archive "http://deb.debian.org/debian" suites="trixie"; }"#;
+
+/// `image "x"`, a minimal `debian` block and `rest`.
+fn with_debian(rest: &str) -> String {
+    format!("image \"x\"\n{ARCHIVE}\n{rest}")
+}
+
+#[test]
+fn debian_block_and_items() {
+    let spec = load_files(&[
+        (
+            MAIN,
+            r#"
+            include "common/trixie.kdl"
+            image "x"
+            layer "system" {
+                debian "python3" "ca-certificates=20250419"
+                debian "libc6 (>= 2.36)"
+                write "/etc/motd" "hi"
+            }
+            layer "app" after="system" { debian "python3-numpy"; }
+        "#,
+        ),
+        (
+            "/r/common/trixie.kdl",
+            r#"
+            debian {
+                archive "http://deb.debian.org/debian/" suites="trixie trixie-updates trixie" components="main contrib"
+                archive "https://deb.debian.org/debian-security" suites="trixie-security"
+                keyring "../keys/archive.pgp"
+                snapshot "20261101T000000Z"
+                include "base-files" "dash"
+                include "base-passwd" "dash"
+                exclude "debconf"
+                user "app" uid=1000 gid=1001 home="/srv/app" shell="/bin/bash"
+                user "_svc" uid=999
+            }
+        "#,
+        ),
+    ]);
+    let spec = match spec {
+        Ok(spec) => spec,
+        Err(e) => panic!("{}", render(&e)),
+    };
+    let debian = spec.debian.clone().unwrap_or_default();
+    assert_eq!(
+        debian.archives,
+        [
+            DebianArchive {
+                url: "http://deb.debian.org/debian".into(),
+                suites: vec!["trixie".into(), "trixie-updates".into()],
+                components: vec!["main".into(), "contrib".into()],
+            },
+            DebianArchive {
+                url: "https://deb.debian.org/debian-security".into(),
+                suites: vec!["trixie-security".into()],
+                components: vec!["main".into()],
+            },
+        ]
+    );
+    assert_eq!(debian.keyring, Some(PathBuf::from("/r/keys/archive.pgp")));
+    assert_eq!(debian.snapshot.as_deref(), Some("20261101T000000Z"));
+    assert_eq!(debian.include, ["base-files", "dash", "base-passwd"]);
+    assert_eq!(debian.exclude, ["debconf"]);
+    assert_eq!(
+        debian.users,
+        [
+            UserSpec {
+                name: "app".into(),
+                uid: 1000,
+                gid: 1001,
+                home: "/srv/app".into(),
+                shell: "/bin/bash".into(),
+            },
+            UserSpec {
+                name: "_svc".into(),
+                uid: 999,
+                gid: 999,
+                home: "/home/_svc".into(),
+                shell: "/bin/sh".into(),
+            },
+        ]
+    );
+    // Requests are stored as Debian relations; files items mix with them.
+    let items = &spec.layers[0].items;
+    assert_eq!(
+        items[..2],
+        [
+            LayerItem::Debian {
+                packages: vec!["python3".into(), "ca-certificates (= 20250419)".into()]
+            },
+            LayerItem::Debian {
+                packages: vec!["libc6 (>= 2.36)".into()]
+            },
+        ]
+    );
+    assert!(matches!(items[2], LayerItem::Write { .. }));
+    assert_eq!(
+        spec.layers[1].items,
+        [LayerItem::Debian {
+            packages: vec!["python3-numpy".into()]
+        }]
+    );
+}
+
+#[test]
+fn no_debian_block_means_none() {
+    assert_eq!(ok(r#"image "x""#).debian, None);
+    let spec = ok(&with_debian(""));
+    assert_eq!(
+        spec.debian.map(|d| d.archives.len()),
+        Some(1),
+        "a block without debian items is fine"
+    );
+}
+
+#[test]
+fn duplicate_debian_block() {
+    let f = one(
+        &format!("image \"x\"\n{ARCHIVE}\n{ARCHIVE}"),
+        ErrorKind::DuplicateDebian,
+    );
+    assert_eq!(f.at, "debian");
+    assert!(f.help.contains("merge"), "{f:#?}");
+    // In another file: the help names where the first one is.
+    let found = errors_in(&[
+        (
+            MAIN,
+            &format!("include \"inc.kdl\"\nimage \"x\"\n{ARCHIVE}"),
+        ),
+        ("/r/inc.kdl", ARCHIVE),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].help.contains("inc.kdl:1:1"), "{found:#?}");
+}
+
+#[test]
+fn debian_block_needs_an_archive() {
+    let f = one(
+        r#"image "x"; debian { include "dash"; }"#,
+        ErrorKind::MissingArchive,
+    );
+    assert_eq!(f.at, "debian");
+    assert!(
+        f.help.contains("archive \"http://deb.debian.org/debian\""),
+        "{f:#?}"
+    );
+    // An invalid archive is reported as such, not as a missing one too.
+    one(
+        r#"image "x"; debian { archive "ftp://x/debian" suites="trixie"; }"#,
+        ErrorKind::InvalidUrl,
+    );
+}
+
+#[test]
+fn debian_items_need_a_debian_block() {
+    let f = one(
+        r#"image "x"; layer "system" { debian "python3"; }; layer "more" { debian "dash"; }"#,
+        ErrorKind::MissingDebian,
+    );
+    assert_eq!(f.at, "debian");
+    assert!(f.message.contains("layer `system`"), "{f:#?}");
+    assert!(f.help.contains(ARCHIVE.trim_end_matches(" }")), "{f:#?}");
+    // The block may come after the layer, or from an include.
+    ok(&format!(
+        "image \"x\"\nlayer \"l\" {{ debian \"dash\"; }}\n{ARCHIVE}"
+    ));
+}
+
+#[test]
+fn top_level_debian_with_packages_points_to_layers() {
+    let found = errors(r#"image "x"; debian "python3""#);
+    let kinds: Vec<ErrorKind> = found.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [ErrorKind::TooManyArguments, ErrorKind::MissingArchive],
+        "{found:#?}"
+    );
+    assert_eq!(found[0].at, r#""python3""#);
+    assert!(found[0].help.contains("layer \"system\""), "{found:#?}");
+}
+
+#[test]
+fn archive_values() {
+    let archive = |text: &str| errors(&format!(r#"image "x"; debian {{ {text}; }}"#));
+    let cases = [
+        (
+            r#"archive "deb.debian.org/debian" suites="trixie""#,
+            ErrorKind::InvalidUrl,
+            r#""http://deb.debian.org/debian""#,
+        ),
+        (
+            r#"archive "HTTP://deb.debian.org/debian" suites="trixie""#,
+            ErrorKind::InvalidUrl,
+            "lower case",
+        ),
+        (
+            r#"archive "file:///srv/mirror" suites="trixie""#,
+            ErrorKind::InvalidUrl,
+            "https",
+        ),
+        (
+            r#"archive "http://user:pw@example.org/debian" suites="trixie""#,
+            ErrorKind::InvalidUrl,
+            "passwords",
+        ),
+        (
+            r#"archive "http:///debian" suites="trixie""#,
+            ErrorKind::InvalidUrl,
+            "host",
+        ),
+        (
+            r#"archive "http://x/debian?a=b" suites="trixie""#,
+            ErrorKind::InvalidUrl,
+            "dists/",
+        ),
+        (
+            r#"archive "deb http://deb.debian.org/debian trixie main" suites="trixie""#,
+            ErrorKind::InvalidUrl,
+            "sources.list",
+        ),
+        (
+            r#"archive "http://deb.debian.org/debian""#,
+            ErrorKind::MissingArgument,
+            "suites",
+        ),
+        (
+            r#"archive "http://x/debian" suites="""#,
+            ErrorKind::InvalidSuite,
+            "at least one",
+        ),
+        (
+            r#"archive "http://x/debian" suites="Trixie""#,
+            ErrorKind::InvalidSuite,
+            "`trixie`",
+        ),
+        (
+            r#"archive "http://x/debian" suites="trixie,trixie-updates""#,
+            ErrorKind::InvalidSuite,
+            "spaces",
+        ),
+        (
+            r#"archive "http://x/debian" suites="trixie" components="main,contrib""#,
+            ErrorKind::InvalidSuite,
+            "spaces",
+        ),
+        (
+            r#"archive "http://x/debian" suites="trixie" components="/main""#,
+            ErrorKind::InvalidSuite,
+            "component",
+        ),
+        (
+            r#"archive "http://x/debian" suites="trixie" component="main""#,
+            ErrorKind::UnknownProperty,
+            "did you mean `components`?",
+        ),
+        (
+            r#"archive "http://x/debian" suites=13"#,
+            ErrorKind::WrongType,
+            "quote",
+        ),
+    ];
+    for (text, kind, help) in cases {
+        let found = archive(text);
+        assert_eq!(found.len(), 1, "{text}: {found:#?}");
+        assert_eq!(found[0].kind, kind, "{text}: {found:#?}");
+        assert!(
+            found[0].help.contains(help),
+            "{text}: {help} not in {found:#?}"
+        );
+    }
+    // `updates/main`-style components are accepted.
+    let spec = ok(
+        r#"image "x"; debian { archive "http://x/debian" suites="s" components="updates/main"; }"#,
+    );
+    assert_eq!(
+        spec.debian.map(|d| d.archives[0].components.clone()),
+        Some(vec!["updates/main".to_owned()])
+    );
+}
+
+#[test]
+fn snapshot_keyring_and_settings() {
+    let block = |text: &str| with_debian("").replace("; }", &format!("; {text}; }}"));
+    let f = one(
+        &block(r#"snapshot "2026-11-01T00:00:00Z""#),
+        ErrorKind::InvalidSnapshot,
+    );
+    assert!(f.help.contains(r#"snapshot "20261101T000000Z""#), "{f:#?}");
+    let f = one(
+        &block(r#"snapshot "20261301T000000Z""#),
+        ErrorKind::InvalidSnapshot,
+    );
+    assert!(f.message.contains("not a valid date"), "{f:#?}");
+    one(&block(r#"snapshot "20261101""#), ErrorKind::InvalidSnapshot);
+    one(&block(r#"snapshot 20261101"#), ErrorKind::WrongType);
+    one(
+        &block(r#"snapshot "20261101T000000Z"; snapshot "20261102T000000Z""#),
+        ErrorKind::DuplicateSetting,
+    );
+    one(
+        &block(r#"keyring "a.pgp"; keyring "b.pgp""#),
+        ErrorKind::DuplicateSetting,
+    );
+    one(&block(r#"keyring """#), ErrorKind::InvalidPath);
+    let spec = ok(&block(r#"keyring "/etc/keys/k.gpg""#));
+    assert_eq!(
+        spec.debian.and_then(|d| d.keyring),
+        Some(PathBuf::from("/etc/keys/k.gpg"))
+    );
+    let f = one(&block(r#"mirror "x""#), ErrorKind::UnknownNode);
+    assert!(f.help.contains("`archive`, `keyring`"), "{f:#?}");
+    let f = one(&block(r#"exlude "dpkg""#), ErrorKind::UnknownNode);
+    assert_eq!(f.help, "did you mean `exclude`?");
+}
+
+#[test]
+fn include_and_exclude_take_names() {
+    let block = |text: &str| with_debian("").replace("; }", &format!("; {text}; }}"));
+    let f = one(
+        &block(r#"include "libc6=2.41-12""#),
+        ErrorKind::InvalidPackage,
+    );
+    assert!(f.message.contains("not versions"), "{f:#?}");
+    assert!(f.help.contains(r#"write "libc6" here"#), "{f:#?}");
+    let f = one(&block(r#"exclude "Debconf""#), ErrorKind::InvalidPackage);
+    assert!(f.help.contains("`debconf`"), "{f:#?}");
+    one(&block("include"), ErrorKind::MissingArgument);
+}
+
+#[test]
+fn package_requests_are_checked() {
+    let cases = [
+        ("python3>=3.13", r#""python3 (>= 3.13)""#),
+        ("python3==3.13", r#""python3=3.13""#),
+        ("python3 (> 3.13)", "`>>`"),
+        ("python3:arm64", "platform"),
+        ("python3, dash", r#"debian "python3" "dash""#),
+        ("py_thon", "lowercase letters"),
+        ("python3=latest", "starting with a digit"),
+    ];
+    for (request, help) in cases {
+        let f = one(
+            &with_debian(&format!(r#"layer "l" {{ debian "{request}"; }}"#)),
+            ErrorKind::InvalidPackage,
+        );
+        assert_eq!(f.at, format!("\"{request}\""));
+        assert!(f.help.contains(help), "{request}: {f:#?}");
+    }
+    one(
+        &with_debian(r#"layer "l" { debian; }"#),
+        ErrorKind::MissingArgument,
+    );
+    one(
+        &with_debian(r#"layer "l" { debian 3; }"#),
+        ErrorKind::WrongType,
+    );
+    one(
+        &with_debian(r#"layer "l" { debian "dash" { x; }; }"#),
+        ErrorKind::UnexpectedChildren,
+    );
+    let f = one(
+        &with_debian(r#"layer "l" { debain "dash"; }"#),
+        ErrorKind::UnknownNode,
+    );
+    assert_eq!(f.help, "did you mean `debian`?");
+}
+
+#[test]
+fn same_package_twice_in_one_layer() {
+    let f = one(
+        &with_debian(r#"layer "l" { debian "python3" "dash"; debian "python3 (>= 3.13)"; }"#),
+        ErrorKind::DuplicatePackage,
+    );
+    assert_eq!(f.at, r#""python3 (>= 3.13)""#);
+    one(
+        &with_debian(r#"layer "l" { debian "dash" "dash"; }"#),
+        ErrorKind::DuplicatePackage,
+    );
+    // In two layers: the resolver places it in the lower one.
+    ok(&with_debian(
+        r#"layer "a" { debian "dash"; }; layer "b" { debian "dash"; }"#,
+    ));
+}
+
+#[test]
+fn excluded_packages_cannot_be_requested() {
+    let text = format!(
+        "image \"x\"\n{}\nlayer \"system\" {{ debian \"python3\" \"debconf\"; }}",
+        ARCHIVE.replace("; }", r#"; include "dpkg"; exclude "dpkg" "debconf"; }"#)
+    );
+    let found = errors(&text);
+    let summary: Vec<(ErrorKind, &str)> = found.iter().map(|f| (f.kind, f.at.as_str())).collect();
+    assert_eq!(
+        summary,
+        [
+            (ErrorKind::ExcludedPackage, r#""dpkg""#),
+            (ErrorKind::ExcludedPackage, r#""debconf""#),
+        ]
+    );
+    assert!(found[1].message.contains("layer `system`"), "{found:#?}");
+    // Excluded in an included file: the help says where.
+    let found = errors_in(&[
+        (
+            MAIN,
+            "include \"inc.kdl\"\nimage \"x\"\nlayer \"l\" { debian \"debconf\"; }",
+        ),
+        (
+            "/r/inc.kdl",
+            &ARCHIVE.replace("; }", r#"; exclude "debconf"; }"#),
+        ),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].help.contains("inc.kdl:1:"), "{found:#?}");
+}
+
+#[test]
+fn users_are_checked() {
+    let block = |text: &str| with_debian("").replace("; }", &format!("; {text}; }}"));
+    let f = one(
+        &block(r#"user "app" uid=1000; user "app" uid=1001"#),
+        ErrorKind::DuplicateUser,
+    );
+    assert!(f.message.contains("declared twice"), "{f:#?}");
+    let f = one(
+        &block(r#"user "app" uid=1000; user "web" uid=1000"#),
+        ErrorKind::DuplicateUser,
+    );
+    assert_eq!(f.at, "uid=1000");
+    assert!(f.message.contains("`app`"), "{f:#?}");
+    one(&block(r#"user "App" uid=1"#), ErrorKind::InvalidName);
+    one(&block(r#"user "1app" uid=1"#), ErrorKind::InvalidName);
+    one(&block(r#"user "app""#), ErrorKind::MissingArgument);
+    one(&block(r#"user "app" uid=-1"#), ErrorKind::InvalidValue);
+    one(&block(r#"user "app" uid="1000""#), ErrorKind::WrongType);
+    one(
+        &block(r#"user "app" uid=1 home="home/app""#),
+        ErrorKind::InvalidPath,
+    );
+    one(
+        &block(r#"user "app" uid=1 shell="/bin/""#),
+        ErrorKind::InvalidPath,
+    );
+    let f = one(
+        &block(r#"user "app" uid=1 group="app""#),
+        ErrorKind::UnknownProperty,
+    );
+    assert!(
+        f.help.contains("`uid`, `gid`, `home` and `shell`"),
+        "{f:#?}"
+    );
+}
+
+#[test]
+fn debian_mistakes_are_reported_in_one_pass() {
+    let found = errors(
+        r#"
+        image "x"
+        debian {
+            archive "http://x/debian" suites="trixie"
+            snapshot "yesterday"
+            user "Bad" uid=1
+        }
+        layer "l" { debian "python3>3" "dash" "dash"; }
+    "#,
+    );
+    let kinds: Vec<ErrorKind> = found.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::InvalidSnapshot,
+            ErrorKind::InvalidName,
+            ErrorKind::InvalidPackage,
+            ErrorKind::DuplicatePackage,
         ]
     );
 }

@@ -266,6 +266,247 @@ pub(crate) fn signal(text: &str) -> Result<(), Problem> {
     }
 }
 
+/// A Debian package name: `[a-z0-9][a-z0-9+.-]+` (Debian Policy 5.6.1).
+pub(crate) fn package_name(name: &str) -> Result<(), Problem> {
+    let help = "Debian package names are lowercase letters, digits, `+`, `-` and `.`, at least \
+                2 characters, starting with a letter or digit (`python3`, `libstdc++6`)";
+    if name.is_empty() {
+        return Err(problem("package name is empty", help));
+    }
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        let lower = name.to_ascii_lowercase();
+        if package_name(&lower).is_ok() {
+            return Err(problem(
+                format!("`{name}` is not a Debian package name (upper case)"),
+                format!("Debian package names are lowercase: `{lower}`"),
+            ));
+        }
+    }
+    let first_ok = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let rest_ok = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b));
+    if name.len() < 2 || !first_ok || !rest_ok {
+        return Err(problem(
+            format!("`{name}` is not a Debian package name"),
+            help,
+        ));
+    }
+    Ok(())
+}
+
+/// A Debian version, `[EPOCH:]UPSTREAM[-REVISION]` (deb-version(7)): the epoch is digits,
+/// the upstream version starts with a digit and has letters, digits, `.`, `+`, `~` and `-`
+/// (a `-` only when a revision follows), the revision has letters, digits, `.`, `+` and `~`.
+pub(crate) fn debian_version(version: &str) -> Result<(), Problem> {
+    let help = "Debian versions look like `3.13.5-2`, `20250419` or `1:2.41-12`: an optional \
+                numeric epoch and `:`, an upstream version starting with a digit, an optional \
+                `-REVISION`";
+    let bad = |why: &str| {
+        Err(problem(
+            format!("`{version}` is not a Debian version: {why}"),
+            help,
+        ))
+    };
+    if version.is_empty() {
+        return Err(problem("version is empty", help));
+    }
+    let (epoch, rest) = match version.split_once(':') {
+        Some((e, r)) => (Some(e), r),
+        None => (None, version),
+    };
+    if let Some(e) = epoch
+        && (e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return bad("the epoch before `:` must be a number");
+    }
+    let (upstream, revision) = match rest.rsplit_once('-') {
+        Some((u, r)) => (u, Some(r)),
+        None => (rest, None),
+    };
+    if !upstream.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        return bad("the upstream version must start with a digit");
+    }
+    let upstream_ok = upstream
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".+~-".contains(&b));
+    if !upstream_ok {
+        return bad("only letters, digits, `.`, `+`, `~` and `-` are allowed");
+    }
+    if let Some(r) = revision
+        && (r.is_empty()
+            || !r
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".+~".contains(&b)))
+    {
+        return bad("the revision after the last `-` is letters, digits, `.`, `+` and `~`");
+    }
+    Ok(())
+}
+
+/// A Debian archive URL: `http://` or `https://`, a host, no credentials, query, fragment
+/// or white space. Returns it without trailing `/`.
+pub(crate) fn archive_url(url: &str) -> Result<String, Problem> {
+    let example = r#"e.g. archive "http://deb.debian.org/debian" suites="trixie""#;
+    let trimmed = url.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Err(problem(
+            "archive URL is empty",
+            format!("name the archive's base URL, {example}"),
+        ));
+    }
+    if trimmed.contains(char::is_whitespace) {
+        let help = if trimmed.starts_with("deb ") || trimmed.contains(" main") {
+            r#"this looks like a sources.list line; write the URL alone and the rest as properties: archive "http://deb.debian.org/debian" suites="trixie" components="main""#.to_owned()
+        } else {
+            format!("a URL has no spaces; {example}")
+        };
+        return Err(problem(format!("`{url}` is not a URL (white space)"), help));
+    }
+    let Some((scheme, rest)) = trimmed.split_once("://") else {
+        return Err(problem(
+            format!("`{url}` has no `http://` or `https://`"),
+            format!(r#"did you mean "http://{trimmed}"?"#),
+        ));
+    };
+    if !matches!(scheme, "http" | "https") {
+        let help = if matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+            format!(
+                "write the scheme in lower case: \"{}://{rest}\"",
+                scheme.to_ascii_lowercase()
+            )
+        } else {
+            "archives are fetched over `http://` or `https://` (packages are verified by \
+             signature and hash either way)"
+                .to_owned()
+        };
+        return Err(problem(
+            format!("`{scheme}://` archives are not supported"),
+            help,
+        ));
+    }
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Err(problem(
+            format!("`{url}` has no host"),
+            format!("name a host, {example}"),
+        ));
+    }
+    if host.contains('@') {
+        return Err(problem(
+            format!("`{url}` contains credentials"),
+            "recipes are shared and locked; keep user names and passwords out of archive URLs",
+        ));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(problem(
+            format!("`{url}` has a query or fragment"),
+            format!("an archive URL is the directory above `dists/` and `pool/`, {example}"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A suite (`trixie`, `trixie-security`): `[a-z0-9.+-]+`.
+pub(crate) fn suite(name: &str) -> Result<(), Problem> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".+-".contains(&b));
+    if ok {
+        return Ok(());
+    }
+    let help = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        format!("suites are lowercase: `{}`", name.to_ascii_lowercase())
+    } else if name.contains(',') {
+        r#"separate suites with spaces: suites="trixie trixie-updates""#.to_owned()
+    } else {
+        "a suite is lowercase letters, digits, `.`, `+` and `-`, e.g. `trixie` or `trixie-updates`"
+            .to_owned()
+    };
+    Err(problem(format!("`{name}` is not a suite name"), help))
+}
+
+/// A component (`main`, `non-free-firmware`): like a suite, and `/` between parts
+/// (`updates/main`).
+pub(crate) fn component(name: &str) -> Result<(), Problem> {
+    if !name.is_empty() && name.split('/').all(|part| suite(part).is_ok()) {
+        return Ok(());
+    }
+    let help = if name.contains(',') {
+        r#"separate components with spaces: components="main contrib""#.to_owned()
+    } else {
+        "a component is lowercase letters, digits, `.`, `+` and `-`, e.g. `main` or \
+         `non-free-firmware`"
+            .to_owned()
+    };
+    Err(problem(format!("`{name}` is not a component name"), help))
+}
+
+/// A snapshot.debian.org time stamp: `YYYYMMDDTHHMMSSZ`, a real UTC time.
+pub(crate) fn snapshot(text: &str) -> Result<(), Problem> {
+    let help = r#"write the snapshot.debian.org time as YYYYMMDDTHHMMSSZ (UTC), e.g. snapshot "20261101T000000Z""#;
+    let b = text.as_bytes();
+    let shape_ok = b.len() == 16
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'Z';
+    if !shape_ok {
+        // An RFC 3339 time is the likely mistake: show it in snapshot form.
+        let help = match crate::time::parse_rfc3339(text) {
+            Ok(secs) if secs >= 0 => {
+                let utc = crate::time::format_rfc3339(secs).replace(['-', ':'], "");
+                format!(r#"snapshot times are compact UTC: snapshot "{utc}""#)
+            }
+            _ => help.to_owned(),
+        };
+        return Err(problem(
+            format!("`{text}` is not a snapshot time (YYYYMMDDTHHMMSSZ)"),
+            help,
+        ));
+    }
+    let t = text;
+    let rfc = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[9..11],
+        &t[11..13],
+        &t[13..15]
+    );
+    match crate::time::parse_rfc3339(&rfc) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(problem(
+            format!("`{text}` is not a valid date and time"),
+            help,
+        )),
+    }
+}
+
+/// An account name for `/etc/passwd`: `[a-z_][a-z0-9_-]*`, at most 32 characters.
+pub(crate) fn user_name(name: &str) -> Result<(), Problem> {
+    let help = "user names are lowercase letters, digits, `_` and `-`, starting with a letter \
+                or `_`, at most 32 characters (`app`, `_svc`)";
+    let ok = name.len() <= 32
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(problem(format!("`{name}` is not a valid user name"), help))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
