@@ -79,7 +79,18 @@ fn recipes_and_examples_load() {
     for path in &recipes {
         match recipe::load(path) {
             Ok(spec) => {
-                // A recipe that loads but copies a missing file would only fail at build.
+                // A recipe that loads but copies a missing file (or names a missing
+                // keyring) would only fail at build.
+                let keyring = spec.debian.as_ref().and_then(|d| d.keyring.as_ref());
+                if let Some(k) = keyring
+                    && !k.exists()
+                {
+                    failures.push(format!(
+                        "{}: keyring {} does not exist",
+                        path.display(),
+                        k.display()
+                    ));
+                }
                 for item in spec.layers.iter().flat_map(|l| &l.items) {
                     if let LayerItem::Copy { src, .. } = item
                         && !src.exists()
@@ -124,6 +135,75 @@ fn hello_example_has_what_the_docs_promise() {
         "{os_release:?}"
     );
     assert_eq!(spec.config.cmd, Some(vec!["hello".to_owned()]));
+}
+
+#[test]
+fn debian_python_recipe_uses_the_trixie_fragment() {
+    let spec = match recipe::load(&workspace_root().join("recipes/debian-python.kdl")) {
+        Ok(spec) => spec,
+        Err(e) => panic!("{}", render(&e)),
+    };
+    assert_eq!(spec.name, "debian-python");
+    assert!(
+        spec.tags.iter().any(|t| t == "3.13-trixie"),
+        "{:?}",
+        spec.tags
+    );
+    let Some(debian) = &spec.debian else {
+        panic!("no debian block: {spec:#?}")
+    };
+    let suites: Vec<&str> = debian
+        .archives
+        .iter()
+        .flat_map(|a| a.suites.iter().map(String::as_str))
+        .collect();
+    assert_eq!(suites, ["trixie", "trixie-updates", "trixie-security"]);
+    assert!(
+        debian
+            .archives
+            .iter()
+            .all(|a| a.url.starts_with("http://deb.debian.org/")),
+        "{debian:#?}"
+    );
+    for essential in ["base-files", "base-passwd", "dash", "libc-bin"] {
+        assert!(debian.include.iter().any(|p| p == essential), "{essential}");
+    }
+    for script_only in ["dpkg", "debconf"] {
+        assert!(
+            debian.exclude.iter().any(|p| p == script_only),
+            "{script_only}"
+        );
+    }
+    // Python and TLS need these at run time: never excluded.
+    for needed in [
+        "openssl",
+        "libssl3t64",
+        "tzdata",
+        "netbase",
+        "media-types",
+        "libc6",
+    ] {
+        assert!(
+            !debian.exclude.iter().any(|p| p == needed),
+            "{needed} excluded"
+        );
+    }
+    let system = spec.layers.iter().find(|l| l.name == "system");
+    assert_eq!(
+        system.map(|l| l.items.clone()),
+        Some(vec![LayerItem::Debian {
+            packages: vec!["python3".into(), "ca-certificates".into()]
+        }])
+    );
+    assert_eq!(spec.config.cmd, Some(vec!["python3".to_owned()]));
+    assert!(
+        spec.config
+            .env
+            .iter()
+            .any(|(k, v)| k == "LANG" && v == "C.UTF-8"),
+        "{:?}",
+        spec.config.env
+    );
 }
 
 /// Reads paths relative to the workspace root and names them as given, so that
