@@ -8,6 +8,8 @@ mod bad_input;
 mod build;
 /// A build killed with SIGKILL, then rerun: identical digest, nothing corrupt.
 mod crash;
+/// The offline Debian repository generator: real .debs, signed repos, the fixture server.
+mod debrepo;
 /// Build twice under different conditions: identical digests.
 mod repro;
 /// Store maintenance commands.

@@ -423,3 +423,4 @@ impl Default for Demo {
         Self::new()
     }
 }
+pub mod debrepo;
