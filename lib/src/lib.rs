@@ -20,6 +20,7 @@ pub mod exec;
 pub mod fetch;
 pub mod graph;
 pub mod layer;
+pub mod lock;
 pub mod oci;
 pub mod recipe;
 pub mod report;
