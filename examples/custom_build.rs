@@ -8,8 +8,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use composer::fetch::Fetcher;
 use composer::recipe::{ImageSpec, LayerItem, LayerSpec, Ownership, Platform, RuntimeConfig};
-use composer::{BuildOptions, Format, NoReporter, Store};
+use composer::{BuildOptions, Format, Inputs, NoReporter, Store};
 
 fn main() -> ExitCode {
     let out = PathBuf::from(
@@ -71,7 +72,13 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
         debian: None,
     };
     let store = Store::open(Store::default_root()?)?;
-    let image = composer::build(&store, &spec, &BuildOptions::default(), &NoReporter)?;
+    // No packages, so no lock; the fetcher is never used.
+    let fetcher = Fetcher::default();
+    let inputs = Inputs {
+        lock: None,
+        fetcher: &fetcher,
+    };
+    let image = composer::build(&store, &spec, inputs, &BuildOptions::default(), &NoReporter)?;
     composer::export(&store, &image, Format::Layout, out)?;
     Ok(image.manifest_digest.to_string())
 }

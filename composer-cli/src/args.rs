@@ -21,6 +21,10 @@ pub(crate) enum Command {
     Build(BuildArgs),
     /// Show the build graph of a recipe: layers, fragments, node ids
     Graph(GraphArgs),
+    /// Resolve the recipe's packages and write RECIPE.lock
+    Lock(LockArgs),
+    /// Re-resolve the lock (only the named packages move when names are given) and show what changed
+    Update(UpdateArgs),
     /// Show an image's layers, sizes, digests and config (layout dir, oci-archive or docker-archive)
     Inspect(InspectArgs),
     /// Maintain the content-addressed store
@@ -69,6 +73,23 @@ pub(crate) struct BuildArgs {
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub(crate) json: bool,
+    /// Fail instead of creating or changing RECIPE.lock
+    #[arg(long)]
+    pub(crate) locked: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LockArgs {
+    /// Recipe file (.kdl)
+    pub(crate) recipe: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpdateArgs {
+    #[command(flatten)]
+    pub(crate) lock: LockArgs,
+    /// Packages allowed to change (default: all)
+    pub(crate) packages: Vec<String>,
 }
 
 #[derive(Debug, Args)]

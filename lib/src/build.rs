@@ -9,20 +9,27 @@
 //! The store is held with a shared lock for the whole build, so `compose store gc` cannot
 //! remove what a running build relies on.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use composer_store::{Digest, NodeId, NodeRecord, RootRecord, Store, StoreError};
 use rayon::prelude::*;
 
+use crate::debian::deb::DebListing;
+use crate::debian::install::{self, Extractor};
 use crate::exec::{Outcome, execute};
+use crate::fetch::{Download, Fetcher};
 use crate::graph::{BuildGraph, NodeKind, build_graph};
-use crate::layer::build::{NoArchives, Provenance};
+use crate::layer::build::Provenance;
 use crate::layer::files::item_entries;
+use crate::layer::plan::ItemEntries;
 use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, build_layer, plan_layer};
+use crate::lock::{Lock, LockedDeb};
 use crate::oci::json::{
     self, CONFIG_MEDIA_TYPE, Descriptor, LayerRef, MANIFEST_MEDIA_TYPE, to_canonical,
 };
 use crate::recipe::ImageSpec;
+use crate::recipe::LayerItem;
 use crate::report::Reporter;
 
 /// How to build.
@@ -71,6 +78,8 @@ pub struct Plan {
     pub layers: Vec<LayerPlan>,
     /// The node graph.
     pub graph: BuildGraph,
+    /// Extracts packages whose fragments are not stored yet.
+    pub archives: Arc<Extractor>,
 }
 
 /// One built layer.
@@ -136,6 +145,20 @@ pub enum BuildError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The recipe installs packages but no lock was given.
+    #[error(
+        "the recipe installs Debian packages but has no lock; run `compose lock RECIPE` (or build without --locked)"
+    )]
+    NoLock,
+    /// Downloading pinned files failed.
+    #[error("{}", failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Fetch {
+        /// Every failed download.
+        failures: Vec<crate::fetch::FetchError>,
+    },
+    /// A package could not be installed.
+    #[error(transparent)]
+    Install(install::InstallError),
     /// The worker pool could not start.
     #[error("cannot start {jobs} worker threads: {message}")]
     Pool {
@@ -157,11 +180,28 @@ pub struct NodeFailure {
     pub source: LayerError,
 }
 
-/// Walks and hashes every local input and plans every layer (on `opts.jobs` threads).
+/// What a build needs besides the recipe: the lock that pins its packages and the fetcher
+/// that downloads the pinned files the store does not have yet.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The lock; required when the recipe installs packages.
+    pub lock: Option<&'a Lock>,
+    /// Downloads missing pinned files.
+    pub fetcher: &'a Fetcher,
+}
+
+/// Walks and hashes every local input, fetches and lists every locked package, and plans
+/// every layer (on `opts.jobs` threads).
 ///
 /// # Errors
-/// [`BuildError::Plan`] naming the layer and the local path.
-pub fn plan(spec: &ImageSpec, opts: &BuildOptions) -> Result<Plan, BuildError> {
+/// [`BuildError`] naming the layer, package or local path.
+pub fn plan(
+    store: &Store,
+    spec: &ImageSpec,
+    inputs: Inputs<'_>,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<Plan, BuildError> {
     let mtime = opts.epoch(spec)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -170,24 +210,107 @@ pub fn plan(spec: &ImageSpec, opts: &BuildOptions) -> Result<Plan, BuildError> {
             jobs: opts.jobs,
             message: e.to_string(),
         })?;
+    let wants_debian = spec.layers.iter().any(|l| {
+        l.items
+            .iter()
+            .any(|i| matches!(i, LayerItem::Debian { .. }))
+    });
+    let debs: Vec<LockedDeb> = match inputs.lock {
+        Some(lock) if wants_debian => lock.debian.clone(),
+        None if wants_debian => return Err(BuildError::NoLock),
+        _ => Vec::new(),
+    };
+    let extractor = Arc::new(Extractor::new(store.clone(), &debs).map_err(BuildError::Install)?);
+    let mut listings = BTreeMap::new();
+    if !debs.is_empty() {
+        let downloads = debs
+            .iter()
+            .map(|d| {
+                Ok(Download {
+                    what: install::label(d),
+                    url: d.url.clone(),
+                    sha256: install::deb_digest(d)?,
+                    size: d.size,
+                })
+            })
+            .collect::<Result<Vec<_>, install::InstallError>>()
+            .map_err(BuildError::Install)?;
+        reporter.fetching(downloads.len());
+        inputs
+            .fetcher
+            .fetch_all(store, &downloads, &|d, fetched| {
+                reporter.fetched(&d.what, fetched)
+            })
+            .map_err(|failures| BuildError::Fetch { failures })?;
+        let listed: Vec<(String, (LockedDeb, DebListing))> = pool
+            .install(|| {
+                debs.par_iter()
+                    .map(|d| Ok((d.name.clone(), (d.clone(), install::listing(store, d)?))))
+                    .collect::<Result<_, install::InstallError>>()
+            })
+            .map_err(BuildError::Install)?;
+        listings.extend(listed);
+    }
+    let layer_names: Vec<String> = spec.layers.iter().map(|l| l.name.clone()).collect();
+    let users = spec
+        .debian
+        .as_ref()
+        .map(|d| d.users.clone())
+        .unwrap_or_default();
+    let arch = crate::debian::archive::debian_arch(
+        &spec.platform.architecture,
+        spec.platform.variant.as_deref(),
+    );
+    let mut synthesized = install::synthesized(&listings, &layer_names, &users, &arch, &extractor)
+        .map_err(BuildError::Install)?;
+
+    reporter.planning(spec.layers.len());
+    let per_layer: Vec<(String, Vec<ItemEntries>)> = spec
+        .layers
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                synthesized.remove(&l.name).unwrap_or_default(),
+            )
+        })
+        .map(|(name, synth)| {
+            let mut extra = Vec::new();
+            if !synth.is_empty() {
+                extra.push(ItemEntries {
+                    label: "synthesized system files".into(),
+                    entries: synth,
+                });
+            }
+            (name, extra)
+        })
+        .collect();
     let layers: Vec<LayerPlan> = pool.install(|| {
         spec.layers
             .par_iter()
-            .map(|l| {
-                let perr = |source| BuildError::Plan {
+            .zip(per_layer)
+            .map(|(l, (_, extra))| {
+                let perr = |source: LayerError| BuildError::Plan {
                     layer: l.name.clone(),
                     source: Box::new(source),
                 };
-                let items = l
-                    .items
-                    .par_iter()
-                    .map(item_entries)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(perr)?;
-                plan_layer(&l.name, items).map_err(|e| BuildError::Plan {
-                    layer: l.name.clone(),
-                    source: Box::new(e.into()),
-                })
+                let mut items = Vec::new();
+                let mut debs_done = false;
+                for item in &l.items {
+                    if matches!(item, LayerItem::Debian { .. }) {
+                        if !debs_done {
+                            items.extend(
+                                install::layer_items(&listings, &l.name)
+                                    .map_err(BuildError::Install)?,
+                            );
+                            debs_done = true;
+                        }
+                    } else {
+                        items.push(item_entries(item).map_err(perr)?);
+                    }
+                }
+                items.extend(extra);
+                plan_layer(&l.name, items).map_err(|e| perr(e.into()))
             })
             .collect::<Result<Vec<_>, _>>()
     })?;
@@ -198,6 +321,7 @@ pub fn plan(spec: &ImageSpec, opts: &BuildOptions) -> Result<Plan, BuildError> {
         compression: opts.compression,
         layers,
         graph,
+        archives: extractor,
     })
 }
 
@@ -208,11 +332,12 @@ pub fn plan(spec: &ImageSpec, opts: &BuildOptions) -> Result<Plan, BuildError> {
 pub fn build(
     store: &Store,
     spec: &ImageSpec,
+    inputs: Inputs<'_>,
     opts: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuiltImage, BuildError> {
-    reporter.planning(spec.layers.len());
-    let plan = plan(spec, opts)?;
+    let _lock = store.lock_shared()?;
+    let plan = plan(store, spec, inputs, opts, reporter)?;
     build_plan(store, &plan, opts, reporter)
 }
 
@@ -232,7 +357,6 @@ pub fn build_plan(
     opts: &BuildOptions,
     reporter: &dyn Reporter,
 ) -> Result<BuiltImage, BuildError> {
-    let _lock = store.lock_shared()?;
     let workers = u32::try_from(opts.jobs.clamp(1, 8)).unwrap_or(1);
     let outcomes = execute(
         &plan.graph.dag,
@@ -249,7 +373,7 @@ pub fn build_plan(
                     plan.compression,
                     plan.mtime,
                     workers,
-                    &NoArchives,
+                    plan.archives.as_ref(),
                     &progress,
                 )?;
                 reporter.layer_finished(&lp.name, &output, provenance);

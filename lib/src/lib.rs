@@ -22,11 +22,12 @@ pub mod graph;
 pub mod layer;
 pub mod lock;
 pub mod oci;
+pub mod pin;
 pub mod recipe;
 pub mod report;
 pub mod time;
 
-pub use build::{BuildError, BuildOptions, BuiltImage, Plan, build, build_plan, plan};
+pub use build::{BuildError, BuildOptions, BuiltImage, Inputs, Plan, build, build_plan, plan};
 pub use composer_store::{Digest, NodeId, Store, StoreError};
 pub use layer::Compression;
 pub use oci::{Format, export, read_image};

@@ -7,6 +7,10 @@ use crate::layer::build::Provenance;
 /// Receives build progress. All methods have empty defaults; calls may come from several
 /// threads at once.
 pub trait Reporter: Sync {
+    /// `count` pinned downloads are checked (and fetched where the store lacks them).
+    fn fetching(&self, _count: usize) {}
+    /// One download is in the store (`fetched`: it was downloaded now).
+    fn fetched(&self, _what: &str, _fetched: bool) {}
     /// Local inputs of `layers` layers are being walked and hashed.
     fn planning(&self, _layers: usize) {}
     /// A layer starts; `total` is its uncompressed size in bytes.

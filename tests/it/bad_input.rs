@@ -48,7 +48,7 @@ fn missing_local_file_names_the_path() {
     let demo = Demo::new();
     let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     run_ok(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -56,7 +56,7 @@ fn missing_local_file_names_the_path() {
     );
     std::fs::remove_file(src.join("app/run.sh")).unwrap();
     let out = run_err(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -69,7 +69,7 @@ fn missing_local_file_names_the_path() {
     );
     assert!(err.contains("layer `app`"), "names the layer: {err}");
     write(&src.join("app/run.sh"), "#!/bin/sh\necho run\n");
-    assert_store_usable(&store, &src, None);
+    assert_store_usable(store, src, None);
 }
 
 #[test]

@@ -96,11 +96,11 @@ fn demo_image_has_normalized_entries_and_correct_digests() {
     );
 
     // `inspect` reads it back, as text and JSON.
-    let text = run_ok(compose(&store).arg("inspect").arg(&out));
+    let text = run_ok(compose(store).arg("inspect").arg(&out));
     assert!(text.contains(&layout.manifest_digest), "{text}");
     assert!(text.contains("composer: layer base"), "{text}");
     let json: serde_json::Value = serde_json::from_str(&run_ok(
-        compose(&store).args(["inspect", "--json"]).arg(&out),
+        compose(store).args(["inspect", "--json"]).arg(&out),
     ))
     .unwrap();
     assert_eq!(json["layers"].as_array().unwrap().len(), 2);
@@ -123,7 +123,7 @@ fn changing_one_file_rebuilds_only_its_fragment() {
     let demo = Demo::new();
     let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     let first = run_ok(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -132,7 +132,7 @@ fn changing_one_file_rebuilds_only_its_fragment() {
     );
     std::fs::write(src.join("app/run.sh"), "#!/bin/sh\necho changed\n").unwrap();
     let second = run_ok(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -158,7 +158,7 @@ fn archives_hold_the_same_image() {
     let demo = Demo::new();
     let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     let layout_digest = run_ok(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -166,7 +166,7 @@ fn archives_hold_the_same_image() {
     );
     let oci = t.path().join("demo-oci.tar");
     let d2 = run_ok(
-        compose(&store)
+        compose(store)
             .args(["build", "--format", "oci-archive"])
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -185,7 +185,7 @@ fn archives_hold_the_same_image() {
     // The docker-archive's layer tars hash to the config's diff_ids.
     let docker = t.path().join("demo-docker.tar");
     run_ok(
-        compose(&store)
+        compose(store)
             .args(["build", "--format", "docker-archive"])
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -218,7 +218,7 @@ fn archives_hold_the_same_image() {
 fn graph_prints_layers_fragments_and_dot() {
     let demo = Demo::new();
     let (src, store) = (&demo.src, &demo.store);
-    let text = run_ok(compose(&store).arg("graph").arg(src.join("demo.kdl")));
+    let text = run_ok(compose(store).arg("graph").arg(src.join("demo.kdl")));
     assert!(text.starts_with("image demo ("), "{text}");
     assert!(
         text.contains("layer base") && text.contains("layer app"),
@@ -226,7 +226,7 @@ fn graph_prints_layers_fragments_and_dot() {
     );
     assert!(text.contains("fragment parent directories"), "{text}");
     let dot = run_ok(
-        compose(&store)
+        compose(store)
             .args(["graph", "--dot"])
             .arg(src.join("demo.kdl")),
     );

@@ -7,7 +7,7 @@ fn verify_detects_and_quarantines_a_corrupt_fragment_and_the_next_build_repairs_
     let demo = Demo::new();
     let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     let first = run_ok(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -26,7 +26,7 @@ fn verify_detects_and_quarantines_a_corrupt_fragment_and_the_next_build_repairs_
     std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     std::fs::write(&victim, &bytes).unwrap();
 
-    let out = run_err(compose(&store).args(["store", "verify"]));
+    let out = run_err(compose(store).args(["store", "verify"]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&victim.file_name().unwrap().to_string_lossy().to_string()),
@@ -36,14 +36,14 @@ fn verify_detects_and_quarantines_a_corrupt_fragment_and_the_next_build_repairs_
     assert!(!victim.exists());
     // Rebuilding repairs the store and gives the same image.
     let again = run_ok(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
             .arg(t.path().join("o2")),
     );
     assert_eq!(first, again);
-    let v = run_ok(compose(&store).args(["store", "verify"]));
+    let v = run_ok(compose(store).args(["store", "verify"]));
     assert!(v.contains(": 0 problems"), "{v}");
 }
 
@@ -52,7 +52,7 @@ fn gc_keeps_the_latest_image_and_removes_superseded_objects() {
     let demo = Demo::new();
     let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
     run_ok(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
@@ -60,24 +60,24 @@ fn gc_keeps_the_latest_image_and_removes_superseded_objects() {
     );
     std::fs::write(src.join("app/run.sh"), "#!/bin/sh\necho v2\n").unwrap();
     let v2 = run_ok(
-        compose(&store)
+        compose(store)
             .arg("build")
             .arg(src.join("demo.kdl"))
             .arg("-o")
             .arg(t.path().join("o2")),
     );
     let du: serde_json::Value =
-        serde_json::from_str(&run_ok(compose(&store).args(["store", "du", "--json"]))).unwrap();
+        serde_json::from_str(&run_ok(compose(store).args(["store", "du", "--json"]))).unwrap();
     assert!(du["unreachable"]["count"].as_u64().unwrap() > 0, "{du}");
     let gc: serde_json::Value =
-        serde_json::from_str(&run_ok(compose(&store).args(["store", "gc", "--json"]))).unwrap();
+        serde_json::from_str(&run_ok(compose(store).args(["store", "gc", "--json"]))).unwrap();
     assert!(gc["blobs_removed"].as_u64().unwrap() > 0, "{gc}");
     let du: serde_json::Value =
-        serde_json::from_str(&run_ok(compose(&store).args(["store", "du", "--json"]))).unwrap();
+        serde_json::from_str(&run_ok(compose(store).args(["store", "du", "--json"]))).unwrap();
     assert_eq!(du["unreachable"]["count"], 0, "{du}");
     // The kept image rebuilds entirely from the store.
     let again = run_ok(
-        compose(&store)
+        compose(store)
             .args(["build", "--json"])
             .arg(src.join("demo.kdl"))
             .arg("-o")

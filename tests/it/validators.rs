@@ -54,7 +54,7 @@ fn skopeo_inspects_and_copies_zstd_and_gzip_images() {
     for compression in ["zstd", "gzip"] {
         let out = t.path().join(format!("img-{compression}"));
         let digest = run_ok(
-            compose(&store)
+            compose(store)
                 .args(["build", "--compression", compression])
                 .arg(src.join("demo.kdl"))
                 .arg("-o")

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use composer::layer::build::Provenance;
-use composer::{Format, build, export};
+use composer::pin::LockMode;
+use composer::{Format, Inputs, build, export};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
-use super::{build_options, load_recipe, open_store};
+use super::{build_options, fetcher, load_recipe, obtain_lock, open_store};
 use crate::args::{BuildArgs, FormatArg};
 use crate::progress::Bars;
 
@@ -15,8 +16,19 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     let spec = load_recipe(&a.recipe)?;
     let opts = build_options(&a.jobs, a.compression)?;
     let store = open_store(store)?;
+    let fetcher = fetcher();
+    let mode = if a.locked {
+        LockMode::Locked
+    } else {
+        LockMode::Auto
+    };
+    let lock = obtain_lock(&a.recipe, &spec, &mode, &store, &fetcher)?;
     let bars = Bars::new();
-    let image = build(&store, &spec, &opts, &bars)
+    let inputs = Inputs {
+        lock: Some(&lock),
+        fetcher: &fetcher,
+    };
+    let image = build(&store, &spec, inputs, &opts, &bars)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot build {}", a.recipe.display()))?;
     let (format, default_out) = match a.format {

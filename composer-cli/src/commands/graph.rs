@@ -1,16 +1,29 @@
 //! `compose graph`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use composer::Inputs;
+use composer::pin::LockMode;
 
 use miette::{IntoDiagnostic, Result};
 
-use super::{build_options, load_recipe};
+use super::{build_options, fetcher, load_recipe, obtain_lock, open_store};
 use crate::args::GraphArgs;
 
-pub(crate) fn run(a: GraphArgs) -> Result<ExitCode> {
+pub(crate) fn run(store: Option<PathBuf>, a: GraphArgs) -> Result<ExitCode> {
     let spec = load_recipe(&a.recipe)?;
     let opts = build_options(&a.jobs, a.compression)?;
-    let plan = composer::plan(&spec, &opts).into_diagnostic()?;
+    let store = open_store(store)?;
+    let fetcher = fetcher();
+    let lock = obtain_lock(&a.recipe, &spec, &LockMode::Auto, &store, &fetcher)?;
+    let inputs = Inputs {
+        lock: Some(&lock),
+        fetcher: &fetcher,
+    };
+    let _shared = store.lock_shared().into_diagnostic()?;
+    let plan =
+        composer::plan(&store, &spec, inputs, &opts, &composer::NoReporter).into_diagnostic()?;
     if a.dot {
         print!("{}", plan.graph.render_dot());
     } else {

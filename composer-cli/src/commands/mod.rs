@@ -3,11 +3,15 @@
 mod build;
 mod graph;
 mod inspect;
+mod lock;
 mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use composer::fetch::Fetcher;
+use composer::lock::Lock;
+use composer::pin::{self, LockMode, LockOutcome};
 use composer::{BuildOptions, Compression, Store};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
@@ -16,7 +20,12 @@ use crate::args::{Cli, Command, CompressionArg, JobsArg};
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Build(a) => build::run(cli.store, a),
-        Command::Graph(a) => graph::run(a),
+        Command::Graph(a) => graph::run(cli.store, a),
+        Command::Lock(a) => lock::run(cli.store, a, None),
+        Command::Update(a) => {
+            let names = a.packages.clone();
+            lock::run(cli.store, a.lock, Some(names))
+        }
         Command::Inspect(a) => inspect::run(a),
         Command::Store(c) => store::run(cli.store, c),
     }
@@ -57,6 +66,47 @@ fn source_date_epoch() -> Result<Option<i64>> {
         }),
         Err(_) => Ok(None),
     }
+}
+
+/// The download client, with advice for pinned files that left the mirror.
+pub(crate) fn fetcher() -> Fetcher {
+    let mut f = Fetcher::default();
+    f.not_found_hint = "; the lock pins a file the mirror no longer has: run `compose update` to move to current versions, or add `snapshot \"YYYYMMDDTHHMMSSZ\"` to the recipe's debian block to fetch from snapshot.debian.org".into();
+    f
+}
+
+/// Seconds since 1970, for signature and Valid-Until checks.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Gets the recipe's lock as `mode` allows and reports what happened on stderr.
+pub(crate) fn obtain_lock(
+    recipe: &std::path::Path,
+    spec: &composer::ImageSpec,
+    mode: &LockMode,
+    store: &Store,
+    fetcher: &Fetcher,
+) -> Result<Lock> {
+    let (lock, outcome) = pin::obtain(recipe, spec, mode, store, fetcher, now())
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot lock {}", recipe.display()))?;
+    match outcome {
+        LockOutcome::NotNeeded | LockOutcome::Reused => {}
+        LockOutcome::Written(changes) => {
+            eprintln!(
+                "wrote {} ({} packages)",
+                pin::lock_path(recipe).display(),
+                lock.debian.len()
+            );
+            for c in changes {
+                eprintln!("  {c}");
+            }
+        }
+    }
+    Ok(lock)
 }
 
 pub(crate) fn load_recipe(path: &std::path::Path) -> Result<composer::ImageSpec> {

@@ -6,9 +6,11 @@
 //! would have made). Reading bytes: [`pgp`] (InRelease signatures), [`deb`] (`.deb` archives
 //! to normalized entries).
 
+pub mod archive;
 pub mod control;
 pub mod deb;
 pub mod index;
+pub mod install;
 pub mod pgp;
 pub mod release;
 pub mod resolve;

@@ -54,6 +54,10 @@ pub struct ResolveRequest<'a> {
     pub include: Vec<String>,
     /// Never installed; relations naming them count as satisfied.
     pub exclude: Vec<String>,
+    /// Versions to keep when they still satisfy (name → version), e.g. from an existing lock
+    /// during `compose update PKG`: such a package keeps this version instead of moving to
+    /// the highest available one.
+    pub prefer: BTreeMap<String, String>,
 }
 
 /// The chosen packages.
@@ -250,6 +254,7 @@ struct Resolver<'a> {
     /// `suite/component` of the index, sorted, for "not found in …".
     origins: String,
     exclude: BTreeSet<&'a str>,
+    prefer: &'a BTreeMap<String, String>,
     selected: BTreeMap<&'a str, Sel>,
     layers: Vec<String>,
 }
@@ -369,6 +374,7 @@ impl<'a> Resolver<'a> {
                 .collect::<Vec<_>>()
                 .join(", "),
             exclude: req.exclude.iter().map(String::as_str).collect(),
+            prefer: &req.prefer,
             selected: BTreeMap::new(),
             layers: req.layers.iter().map(|(n, _)| n.clone()).collect(),
         })
@@ -605,9 +611,20 @@ impl<'a> Resolver<'a> {
                         ..r.clone()
                     }
                 ));
-            } else if let Some(&c) = list
-                .iter()
-                .find(|&&c| self.arch_ok(c, r) && r.accepts(&self.cands[c].version))
+            } else if let Some(&c) = self
+                .prefer
+                .get(r.name.as_str())
+                .and_then(|want| {
+                    list.iter().find(|&&c| {
+                        self.cands[c].pkg.version == *want
+                            && self.arch_ok(c, r)
+                            && r.accepts(&self.cands[c].version)
+                    })
+                })
+                .or_else(|| {
+                    list.iter()
+                        .find(|&&c| self.arch_ok(c, r) && r.accepts(&self.cands[c].version))
+                })
             {
                 return Ok((c, None));
             } else {
@@ -859,6 +876,7 @@ mod tests {
             layers,
             include: Vec::new(),
             exclude: Vec::new(),
+            prefer: BTreeMap::new(),
         }
     }
 
@@ -1164,6 +1182,29 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "layer `system`: cannot satisfy below-user → z (<< 1.0) → z 1.0 is already selected (requested)"
+        );
+    }
+
+    #[test]
+    fn preferred_versions_are_kept_while_they_satisfy() {
+        let index = vec![
+            pkg("a", "1.0-1"),
+            in_suite(pkg("a", "1.1-1"), "trixie-updates"),
+            deps("b", "2.0-1", "a (>= 1.0)"),
+            deps("c", "1.0-1", "a (>= 1.1)"),
+        ];
+        let mut req = request(&index, vec![layer("system", &["b"])]);
+        req.prefer = BTreeMap::from([("a".to_string(), "1.0-1".to_string())]);
+        assert_eq!(
+            summary(&resolve(&req).unwrap()),
+            ["a 1.0-1 system", "b 2.0-1 system"]
+        );
+        // A preference that no longer satisfies is dropped for the highest version.
+        let mut req = request(&index, vec![layer("system", &["c"])]);
+        req.prefer = BTreeMap::from([("a".to_string(), "1.0-1".to_string())]);
+        assert_eq!(
+            summary(&resolve(&req).unwrap()),
+            ["a 1.1-1 system", "c 1.0-1 system"]
         );
     }
 
