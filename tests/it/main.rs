@@ -8,6 +8,10 @@ mod bad_input;
 mod build;
 /// A build killed with SIGKILL, then rerun: identical digest, nothing corrupt.
 mod crash;
+/// Live Debian mirror: debian-python built with a lock made at test time, python3 run.
+mod debian_live;
+/// Debian images end to end against an offline signed repository: lock, update, build, failures.
+mod debian_offline;
 /// The offline Debian repository generator: real .debs, signed repos, the fixture server.
 mod debrepo;
 /// Build twice under different conditions: identical digests.
