@@ -245,7 +245,12 @@ pub fn plan(
         let listed: Vec<(String, (LockedDeb, DebListing))> = pool
             .install(|| {
                 debs.par_iter()
-                    .map(|d| Ok((d.name.clone(), (d.clone(), install::listing(store, d)?))))
+                    .map(|d| {
+                        Ok((
+                            d.name.clone(),
+                            (d.clone(), install::listing(store, d, &extractor)?),
+                        ))
+                    })
                     .collect::<Result<_, install::InstallError>>()
             })
             .map_err(BuildError::Install)?;

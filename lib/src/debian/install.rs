@@ -5,12 +5,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use composer_store::{Digest, NodeKey, NodeRecord, Store};
 use serde::{Deserialize, Serialize};
 
-use super::deb::{DebEntry, DebError, DebListing, PathMap, extract_deb, list_deb};
+use super::deb::{DebEntry, DebError, DebListing, PathMap, extract_deb};
 use super::synth::{self, InstalledPackage, SynthInput};
 use crate::layer::LayerError;
 use crate::layer::build::Materializer;
@@ -182,7 +182,11 @@ impl StoredListing {
 ///
 /// # Errors
 /// [`InstallError`] naming the package.
-pub fn listing(store: &Store, deb: &LockedDeb) -> Result<DebListing, InstallError> {
+pub fn listing(
+    store: &Store,
+    deb: &LockedDeb,
+    extractor: &Extractor,
+) -> Result<DebListing, InstallError> {
     let digest = deb_digest(deb)?;
     let mut key = NodeKey::new("deb-listing", LISTING_VERSION);
     key.digest("deb", &digest).u64("merged-usr", 1);
@@ -201,11 +205,9 @@ pub fn listing(store: &Store, deb: &LockedDeb) -> Result<DebListing, InstallErro
             })?;
         return stored.into_listing(&deb.name);
     }
-    let listing = list_deb(
-        std::io::BufReader::new(store.open_blob(&digest)?),
-        &label(deb),
-        &PathMap::default(),
-    )?;
+    // Not listed yet: extract now (the build will need the files anyway) and list in the
+    // same pass.
+    let listing = extractor.extract(&digest)?.1.as_ref().clone();
     let json = serde_json::to_vec(&StoredListing::from_listing(&listing)).map_err(|e| {
         InstallError::Listing {
             package: deb.name.clone(),
@@ -229,8 +231,12 @@ pub fn listing(store: &Store, deb: &LockedDeb) -> Result<DebListing, InstallErro
 pub struct Extractor {
     store: Store,
     labels: BTreeMap<Digest, String>,
-    dirs: Mutex<HashMap<Digest, tempfile::TempDir>>,
+    /// One cell per archive, so different archives extract in parallel and each only once.
+    cells: Mutex<HashMap<Digest, Arc<OnceLock<Extracted>>>>,
 }
+
+/// An extraction: its directory (removed with the extractor) and the listing it produced.
+type Extracted = Result<(Arc<tempfile::TempDir>, Arc<DebListing>), String>;
 
 impl std::fmt::Debug for Extractor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -253,8 +259,47 @@ impl Extractor {
         Ok(Self {
             store,
             labels,
-            dirs: Mutex::new(HashMap::new()),
+            cells: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Extracts `archive` (once) and returns its directory and listing.
+    fn extract(&self, archive: &Digest) -> Result<(PathBuf, Arc<DebListing>), LayerError> {
+        let io = |source| LayerError::Io {
+            path: self.store.blob_path(archive),
+            source,
+        };
+        let cell = {
+            let mut cells = self
+                .cells
+                .lock()
+                .map_err(|_| io(std::io::Error::other("extractor lock poisoned")))?;
+            Arc::clone(cells.entry(archive.clone()).or_default())
+        };
+        let done = cell.get_or_init(|| {
+            let label = self
+                .labels
+                .get(archive)
+                .cloned()
+                .unwrap_or_else(|| archive.to_string());
+            let dir = tempfile::Builder::new()
+                .prefix("extract-")
+                .tempdir_in(self.store.layout().tmp_dir())
+                .map_err(|e| format!("cannot create a temporary directory in the store: {e}"))?;
+            let file = self.store.open_blob(archive).map_err(|e| e.to_string())?;
+            let listing = extract_deb(
+                std::io::BufReader::new(file),
+                &label,
+                &PathMap::default(),
+                dir.path(),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok((Arc::new(dir), Arc::new(listing)))
+        });
+        match done {
+            Ok((dir, listing)) => Ok((dir.path().to_path_buf(), Arc::clone(listing))),
+            Err(e) => Err(io(std::io::Error::other(e.clone()))),
+        }
     }
 
     /// Reads one extracted file.
@@ -266,38 +311,7 @@ impl Extractor {
 
 impl Materializer for Extractor {
     fn materialize(&self, archive: &Digest) -> Result<PathBuf, LayerError> {
-        let io = |source| LayerError::Io {
-            path: self.store.blob_path(archive),
-            source,
-        };
-        let mut dirs = self
-            .dirs
-            .lock()
-            .map_err(|_| io(std::io::Error::other("extractor lock poisoned")))?;
-        if let Some(d) = dirs.get(archive) {
-            return Ok(d.path().to_path_buf());
-        }
-        let label = self
-            .labels
-            .get(archive)
-            .cloned()
-            .unwrap_or_else(|| archive.to_string());
-        let tmp = self.store.layout().tmp_dir();
-        let dir = tempfile::Builder::new()
-            .prefix("extract-")
-            .tempdir_in(&tmp)
-            .map_err(io)?;
-        let file = self.store.open_blob(archive)?;
-        extract_deb(
-            std::io::BufReader::new(file),
-            &label,
-            &PathMap::default(),
-            dir.path(),
-        )
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        let path = dir.path().to_path_buf();
-        dirs.insert(archive.clone(), dir);
-        Ok(path)
+        self.extract(archive).map(|(dir, _)| dir)
     }
 }
 
