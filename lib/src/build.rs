@@ -80,6 +80,9 @@ pub struct Plan {
     pub graph: BuildGraph,
     /// Extracts packages whose fragments are not stored yet.
     pub archives: Arc<Extractor>,
+    /// Input nodes the image keeps alive through `store gc` (package listings, which
+    /// reference the downloaded `.deb`s), so a kept image rebuilds without downloading.
+    pub inputs: Vec<NodeId>,
 }
 
 /// One built layer.
@@ -320,6 +323,11 @@ pub fn plan(
             .collect::<Result<Vec<_>, _>>()
     })?;
     let graph = build_graph(spec, &layers, opts.compression, mtime);
+    let inputs = debs
+        .iter()
+        .map(|d| install::deb_digest(d).map(|digest| install::listing_id(&digest)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(BuildError::Install)?;
     Ok(Plan {
         spec: spec.clone(),
         mtime,
@@ -327,6 +335,7 @@ pub fn plan(
         layers,
         graph,
         archives: extractor,
+        inputs,
     })
 }
 
@@ -482,7 +491,11 @@ fn write_image(
         &NodeRecord {
             kind: "image".into(),
             blobs: vec![config_digest.clone(), manifest_digest.clone(), index_digest],
-            children: layers.iter().map(|l| l.output.id).collect(),
+            children: layers
+                .iter()
+                .map(|l| l.output.id)
+                .chain(plan.inputs.iter().copied())
+                .collect(),
             meta: meta.clone(),
         },
     )?;

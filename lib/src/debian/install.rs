@@ -177,6 +177,14 @@ impl StoredListing {
     }
 }
 
+/// The node that records a `.deb`'s listing (and keeps the `.deb` itself alive through gc).
+#[must_use]
+pub fn listing_id(deb: &Digest) -> composer_store::NodeId {
+    let mut key = NodeKey::new("deb-listing", LISTING_VERSION);
+    key.digest("deb", deb).u64("merged-usr", 1);
+    key.finish()
+}
+
 /// The listing of a stored `.deb`: from the store when known, else read once (one streaming
 /// pass that decompresses, validates and hashes) and stored.
 ///
@@ -188,9 +196,7 @@ pub fn listing(
     extractor: &Extractor,
 ) -> Result<DebListing, InstallError> {
     let digest = deb_digest(deb)?;
-    let mut key = NodeKey::new("deb-listing", LISTING_VERSION);
-    key.digest("deb", &digest).u64("merged-usr", 1);
-    let id = key.finish();
+    let id = listing_id(&digest);
     if let Some(rec) = store.get_node(&id)?
         && let Some(blob) = rec.blobs.first()
         && store.has_blob(blob)
