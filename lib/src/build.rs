@@ -293,11 +293,36 @@ pub fn plan(
             (name, extra)
         })
         .collect();
+    // Above (and beside) a merged-/usr Debian layer, `bin`, `sbin`, `lib*` are symlinks:
+    // local files aimed at /bin/x land in /usr/bin/x, as they would when extracted onto the
+    // image, instead of a `bin/` directory that hides the symlink.
+    let first_debian = spec.layers.iter().position(|l| {
+        l.items
+            .iter()
+            .any(|i| matches!(i, LayerItem::Debian { .. }))
+    });
+    let usr_links: Vec<(String, String)> = if debs.is_empty() {
+        Vec::new()
+    } else {
+        crate::debian::synth::merged_usr_links(&arch)
+            .into_iter()
+            .filter_map(|e| match e.header.kind {
+                crate::layer::tar::EntryKind::Symlink { target } => Some((e.header.path, target)),
+                _ => None,
+            })
+            .collect()
+    };
     let layers: Vec<LayerPlan> = pool.install(|| {
         spec.layers
             .par_iter()
+            .enumerate()
             .zip(per_layer)
-            .map(|(l, (_, extra))| {
+            .map(|((li, l), (_, extra))| {
+                let links: &[(String, String)] = if first_debian.is_some_and(|f| li >= f) {
+                    &usr_links
+                } else {
+                    &[]
+                };
                 let perr = |source: LayerError| BuildError::Plan {
                     layer: l.name.clone(),
                     source: Box::new(source),
@@ -314,7 +339,12 @@ pub fn plan(
                             debs_done = true;
                         }
                     } else {
-                        items.push(item_entries(item).map_err(perr)?);
+                        let mut entries = item_entries(item).map_err(perr)?;
+                        for e in &mut entries.entries {
+                            e.header.path =
+                                crate::layer::plan::through_links(&e.header.path, links);
+                        }
+                        items.push(entries);
                     }
                 }
                 items.extend(extra);

@@ -262,6 +262,27 @@ impl FragmentPlan {
     }
 }
 
+/// Rewrites `path` through directory symlinks of a lower layer (`bin` → `usr/bin`, given as
+/// `(link path, relative target)`): `bin/x` becomes `usr/bin/x`; `bin` itself is left alone.
+#[must_use]
+pub fn through_links(path: &str, links: &[(String, String)]) -> String {
+    for (link, target) in links {
+        if let Some(rest) = path
+            .strip_prefix(link.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            let parent = link.rsplit_once('/').map_or("", |(p, _)| p);
+            let base = if parent.is_empty() {
+                target.clone()
+            } else {
+                format!("{parent}/{target}")
+            };
+            return format!("{base}/{rest}");
+        }
+    }
+    path.to_string()
+}
+
 /// The node id of the constant end-of-archive fragment.
 #[must_use]
 pub fn end_marker_id(compression: Compression) -> NodeId {
@@ -399,6 +420,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, PlanError::ParentNotDir { .. }), "{err}");
+    }
+
+    #[test]
+    fn paths_below_lower_layer_links_are_rewritten() {
+        let links = vec![
+            ("bin".to_string(), "usr/bin".to_string()),
+            ("lib64".to_string(), "usr/lib64".to_string()),
+        ];
+        assert_eq!(through_links("bin/tool", &links), "usr/bin/tool");
+        assert_eq!(through_links("bin", &links), "bin");
+        assert_eq!(through_links("binary/x", &links), "binary/x");
+        assert_eq!(through_links("lib64/ld.so", &links), "usr/lib64/ld.so");
+        assert_eq!(through_links("opt/bin/x", &links), "opt/bin/x");
     }
 
     #[test]
