@@ -284,12 +284,13 @@ fn lock_then_build_installs_a_dependency_graph_reproducibly_and_offline_on_rebui
             .all(|l| l.layer == "system" && l.suite == "trixie")
     );
     assert_eq!(lock["app"].sha256, fx.repo.deb("app").1);
-    // lock read InRelease and the index, never a package.
-    assert_eq!(fx.server.hits("dists/trixie/InRelease"), 1);
-    assert!(
-        fx.server.requests().iter().all(|r| !r.ends_with(".deb")),
-        "{:?}",
-        fx.server.requests()
+    // lock reads the signed InRelease and the index it lists, never a package.
+    assert_eq!(
+        fx.server.requests(),
+        [
+            "GET /dists/trixie/InRelease".to_string(),
+            format!("GET /{PACKAGES_XZ}")
+        ]
     );
 
     // The first build uses the current lock: it downloads each package once and no index.
@@ -527,12 +528,22 @@ fn resolution_follows_alternatives_provides_version_order_and_suite_precedence()
     assert_eq!(v("oldsec"), "2.0-1");
     assert_eq!(lock["oldsec"].suite, "trixie");
 
-    // The lock is a function of the indexes: locking again changes nothing.
+    // The lock is a function of the indexes: locking again changes nothing, and the
+    // unchanged indexes come from the store (only the InRelease files are fetched).
     let before = std::fs::read(recipe.with_extension("lock")).unwrap();
-    fx.lock(&recipe);
+    fx.server.reset_hits();
+    let out = fx.lock(&recipe);
+    assert!(out.contains("up to date"), "{out}");
     assert_eq!(
         std::fs::read(recipe.with_extension("lock")).unwrap(),
         before
+    );
+    assert_eq!(
+        fx.server.requests(),
+        [
+            "GET /dists/trixie/InRelease",
+            "GET /dists/trixie-security/InRelease"
+        ]
     );
 
     // The locked versions install: build and look at the dpkg database.
