@@ -14,8 +14,34 @@ fn main() -> ExitCode {
     match commands::run(args) {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            if report.source_code().is_some()
+                || report.labels().is_some()
+                || report.help().is_some()
+                || report.related().is_some()
+            {
+                // Recipe diagnostics: spans, codes and help, rendered by miette.
+                eprintln!("{report:?}");
+            } else {
+                eprintln!("error: {}", one_paragraph(&report));
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes as one line, skipping a cause whose text an outer message
+/// already includes (library errors often name their cause in their own message).
+fn one_paragraph(report: &miette::Report) -> String {
+    let mut out = String::new();
+    for cause in report.chain() {
+        let msg = cause.to_string();
+        if out.contains(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out
 }

@@ -45,6 +45,16 @@ pub enum PinError {
     /// `update PKG` names a package that is not in the lock.
     #[error("`{0}` is not in the lock; `compose update` without names re-resolves everything")]
     NotLocked(String),
+    /// `update PKG…` would also move packages that were not named.
+    #[error(
+        "updating {named} also moves {others}, whose locked versions no longer fit or are no longer published; run `compose update` without names, or name them too"
+    )]
+    WouldMove {
+        /// The named packages.
+        named: String,
+        /// The other changes.
+        others: String,
+    },
     /// The recipe installs packages but declares no source.
     #[error("the recipe installs Debian packages but has no `debian {{ archive … }}` block")]
     NoSource,
@@ -244,6 +254,22 @@ pub fn obtain(
         debian: Vec::new(),
     });
     let changes = lock::diff(&before, &fresh);
+    if let LockMode::Update(names) = mode {
+        // New dependencies may appear; nothing else that was locked may move.
+        let others: Vec<String> = changes
+            .iter()
+            .filter(|c| {
+                !names.iter().any(|n| n == c.name()) && !matches!(c, LockChange::Added { .. })
+            })
+            .map(ToString::to_string)
+            .collect();
+        if !others.is_empty() {
+            return Err(PinError::WouldMove {
+                named: names.join(", "),
+                others: others.join("; "),
+            });
+        }
+    }
     if existing.as_ref() != Some(&fresh) {
         lock::write(&path, &fresh)?;
     }

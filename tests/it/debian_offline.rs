@@ -1096,6 +1096,35 @@ fn update_reports_new_versions_and_update_pkg_moves_only_that_package() {
 }
 
 #[test]
+fn update_pkg_refuses_to_move_a_package_it_was_not_asked_to() {
+    let mut fx = Fx::new(&update_repo(vec![]));
+    let recipe = fx.recipe("r", "trixie trixie-updates", BASE_POLICY, APP_LAYER);
+    fx.lock(&recipe);
+    let before = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    // The old app leaves the index entirely (replaced, not updated alongside).
+    fx.republish(&repo(vec![
+        suite(
+            "trixie",
+            vec![base_files(), base_passwd(), libc6("2.41-12"), app("1.1-1")],
+        ),
+        suite("trixie-updates", vec![libc6("2.41-13")]),
+    ]));
+    let out = run_err(compose(&fx.store()).arg("update").arg(&recipe).arg("libc6"));
+    assert_mentions(
+        &out,
+        &[
+            "updating libc6 also moves app 1.0-1 → 1.1-1",
+            "compose update",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(recipe.with_extension("lock")).unwrap(),
+        before,
+        "lock untouched"
+    );
+}
+
+#[test]
 fn build_with_a_stale_lock_re_resolves_but_keeps_the_locked_versions_that_still_fit() {
     let mut fx = Fx::new(&update_repo(vec![]));
     let recipe = fx.recipe("r", "trixie trixie-updates", BASE_POLICY, APP_LAYER);

@@ -91,9 +91,7 @@ pub struct LayerPlan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// Same path, different entries.
-    #[error(
-        "layer `{layer}`: /{path} is placed by both `{first}` and `{second}` with different {what}"
-    )]
+    #[error("/{path} is placed by both `{first}` and `{second}` with different {what}")]
     Conflict {
         /// Layer name.
         layer: String,
@@ -108,7 +106,7 @@ pub enum PlanError {
     },
     /// An entry below a path that another item placed as a non-directory.
     #[error(
-        "layer `{layer}`: `{item}` places /{path}, but /{parent} is not a directory (placed by `{parent_item}`)"
+        "`{item}` places /{path}, but /{parent} is not a directory (placed by `{parent_item}`)"
     )]
     ParentNotDir {
         /// Layer name.
@@ -396,7 +394,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "layer `l`: /x is placed by both `copy a` and `copy b` with different content"
+            "/x is placed by both `copy a` and `copy b` with different content"
         );
         let err = plan_layer(
             "l",
