@@ -23,6 +23,7 @@ pub mod layer;
 pub mod lock;
 pub mod oci;
 pub mod pin;
+pub mod pypi;
 pub mod recipe;
 pub mod report;
 pub mod time;
