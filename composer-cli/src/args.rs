@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Reproducible OCI images for deep-learning environments, from KDL recipes.
 #[derive(Debug, Parser)]
-#[command(name = "compose", version, about, long_about = None)]
+#[command(name = "compose", version, about = "Reproducible OCI images for deep-learning environments, from KDL recipes", long_about = None)]
 pub(crate) struct Cli {
     /// Store directory (default: $COMPOSE_STORE, else $XDG_CACHE_HOME/compose, else ~/.cache/compose)
     #[arg(long, global = true, value_name = "DIR")]
