@@ -5,9 +5,10 @@
 //! [`filename`] (wheel and sdist names), [`index`] (PEP 691 / PEP 503 pages), [`metadata`]
 //! (core metadata), [`resolve`] (pubgrub over a provider), [`wheel`] (installing a wheel's
 //! files per the wheel spec).
-pub mod target;
+
 pub mod filename;
 pub mod index;
 pub mod metadata;
 pub mod resolve;
+pub mod target;
 pub mod wheel;
