@@ -15,7 +15,7 @@
 //! - rejects member paths that are absolute or contain `..`, `.`, empty components,
 //!   backslashes or NUL, so that no file can leave its scheme directory;
 //! - spreads `{name}-{version}.data/{purelib,platlib,scripts,headers,data}/…` onto the
-//!   [`Scheme`]; `headers` go to `<headers>/<project name>` as pip does;
+//!   [`Scheme`]; `headers` go to `<headers>/<normalized project name>` as pip does;
 //! - rewrites a first line starting with `#!python` (so `#!pythonw` too) of every `scripts`
 //!   file to `#!<interpreter>`, like pip's `fix_script` and installer's `fix_shebang` (the
 //!   whole first line is replaced), and makes every `scripts` file 0755 (uv does the same);
@@ -65,7 +65,8 @@ pub struct Scheme {
     /// Scripts (`usr/local/bin`).
     pub scripts: String,
     /// Headers: the directory *above* the per-project one; a wheel's headers go to
-    /// `<headers>/<project name>` (`usr/local/include/python3.13/<name>`), as pip does.
+    /// `<headers>/<normalized name>` (`usr/local/include/python3.13/demo-tool`), as pip
+    /// does for a wheel file.
     pub headers: String,
     /// Data (`usr/local`).
     pub data: String,
@@ -717,13 +718,17 @@ impl<'a> Installer<'a> {
         .map(|f| format!("{dist_info}/{f}"))
         .collect();
 
+        // pip installs a wheel file's headers below the name from its file name, `_` read as
+        // `-` (`demo-tool`); the normalized name gives that for every spec-conforming name.
+        let headers_name = normalize_name(&name);
+
         // Every file: destination, verification, copy.
         let mut out: BTreeMap<String, Installed> = BTreeMap::new();
         for (path, member) in &members {
             if skipped.contains(path) {
                 continue;
             }
-            let (dest, is_script) = self.destination(path, &root, &data_dir, &name)?;
+            let (dest, is_script) = self.destination(path, &root, &data_dir, &headers_name)?;
             let row = record
                 .get(path.as_str())
                 .ok_or_else(|| WheelError::NotInRecord {
