@@ -20,3 +20,5 @@ mod repro;
 mod store_cmds;
 /// skopeo, umoci, runc and podman accept and run our images.
 mod validators;
+/// The PyPI fixture builder: pip and composer install its wheels alike; the simple-index tree.
+mod wheels;

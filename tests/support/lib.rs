@@ -424,3 +424,4 @@ impl Default for Demo {
     }
 }
 pub mod debrepo;
+pub mod wheels;
