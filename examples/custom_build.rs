@@ -70,6 +70,7 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
             ..RuntimeConfig::default()
         },
         debian: None,
+        pypi: None,
     };
     let store = Store::open(Store::default_root()?)?;
     // No packages, so no lock; the fetcher is never used.

@@ -49,6 +49,33 @@ pub struct Lock {
     /// Every Debian package of the image. [`Lock::parse`] returns them sorted by name, then
     /// architecture; [`Lock::to_text`] writes them in that order whatever the order here.
     pub debian: Vec<LockedDeb>,
+    /// Every Python distribution of the image (wheels), sorted by normalized name.
+    pub pypi: Vec<LockedWheel>,
+}
+
+/// One pinned wheel.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LockedWheel {
+    /// Project name, PEP 503-normalized (`typing-extensions`).
+    pub name: String,
+    /// Version (PEP 440, as the index spells it).
+    pub version: String,
+    /// Wheel file name (`numpy-2.3.1-cp313-cp313-manylinux_2_28_x86_64.whl`).
+    pub filename: String,
+    /// The index it was resolved from (`https://pypi.org/simple`).
+    pub index: String,
+    /// Download URL (credentials never included).
+    pub url: String,
+    /// sha256 of the wheel, 64 lowercase hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The image layer it is installed into.
+    pub layer: String,
+    /// Extras installed with it (`socks`), sorted.
+    pub extras: Vec<String>,
+    /// Why it is in the image (`requested`, `numpy ← pandas`).
+    pub reason: String,
 }
 
 /// One pinned `.deb`.
@@ -96,6 +123,7 @@ impl Lock {
             version: LOCK_VERSION,
             recipe: inputs_digest(spec),
             debian,
+            pypi: Vec::new(),
         };
         lock.debian.sort_by(entry_order);
         lock
@@ -665,6 +693,7 @@ impl Parser<'_> {
             version,
             recipe,
             debian,
+            pypi: Vec::new(),
         })
     }
 

@@ -92,6 +92,7 @@ pub fn resolve(
         version: LOCK_VERSION,
         recipe: lock::inputs_digest(spec),
         debian: Vec::new(),
+        pypi: Vec::new(),
     };
     if !needs_lock(spec) {
         return Ok(lock);
@@ -203,6 +204,7 @@ pub fn obtain(
             version: LOCK_VERSION,
             recipe: lock::inputs_digest(spec),
             debian: Vec::new(),
+            pypi: Vec::new(),
         };
         return Ok((empty, LockOutcome::NotNeeded));
     }
@@ -252,6 +254,7 @@ pub fn obtain(
         version: LOCK_VERSION,
         recipe: String::new(),
         debian: Vec::new(),
+        pypi: Vec::new(),
     });
     let changes = lock::diff(&before, &fresh);
     if let LockMode::Update(names) = mode {

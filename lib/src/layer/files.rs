@@ -60,7 +60,7 @@ pub fn item_entries(item: &LayerItem) -> Result<ItemEntries, LayerError> {
             label: format!("dir {dest}"),
             entries: vec![plain(header(rel(dest), *mode, *owner, EntryKind::Dir))],
         }),
-        LayerItem::Debian { .. } => Err(LayerError::NotAFilesItem),
+        LayerItem::Debian { .. } | LayerItem::Pypi { .. } => Err(LayerError::NotAFilesItem),
         LayerItem::Symlink { dest, target } => Ok(ItemEntries {
             label: format!("symlink {dest} → {target}"),
             entries: vec![plain(header(

@@ -41,6 +41,7 @@ fn sample() -> Lock {
             snap,
             deb("base-files", "13.8", "system"),
         ],
+        pypi: Vec::new(),
     }
 }
 
@@ -92,6 +93,7 @@ fn text_is_pinned() {
         version: LOCK_VERSION,
         recipe: format!("sha256:{}", "0".repeat(64)),
         debian: vec![deb("dash", "0.5.12-12", "system")],
+        pypi: Vec::new(),
     };
     let sha = format!("{:064x}", 4 * 7919 + 9);
     assert_eq!(
@@ -538,6 +540,7 @@ fn diff_lists_changes_by_name() {
             deb("mawk", "1.3.4-1", "system"),
             deb("zlib1g", "1:1.3.dfsg-3", "system"),
         ],
+        pypi: Vec::new(),
     };
     let mut rebuilt = deb("zlib1g", "1:1.3.dfsg-3", "system");
     rebuilt.sha256 = "f".repeat(64);
@@ -555,6 +558,7 @@ fn diff_lists_changes_by_name() {
             deb("openssl", "3.5.2-1", "tls"),
             deb("ca-certificates", "20250419", "system"),
         ],
+        pypi: Vec::new(),
     };
     let changes = diff(&old, &new);
     let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();

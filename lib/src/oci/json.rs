@@ -331,6 +331,7 @@ mod tests {
             layers: vec![],
             config,
             debian: None,
+            pypi: None,
         }
     }
 

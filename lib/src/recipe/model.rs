@@ -32,6 +32,30 @@ pub struct ImageSpec {
     pub config: RuntimeConfig,
     /// The Debian archives packages come from (`debian { … }`), if the recipe uses any.
     pub debian: Option<DebianSource>,
+    /// Where Python packages come from (`pypi { index … }`); `None` with `pypi` items means
+    /// the default index, <https://pypi.org/simple>.
+    pub pypi: Option<PypiSource>,
+}
+
+/// `pypi { index "URL"; index "URL" only="torch torchvision"; prefix "/opt/venv" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PypiSource {
+    /// Indexes in recipe order. The first without `only` is the default index; an index with
+    /// `only` serves exactly those projects (and they come from nowhere else), so a private
+    /// index cannot shadow a public name and vice versa.
+    pub indexes: Vec<PypiIndex>,
+    /// Install into a virtual environment at this prefix instead of the system
+    /// `dist-packages` (`/usr/local/lib/python3.X/dist-packages`).
+    pub prefix: Option<String>,
+}
+
+/// One package index (PEP 691 JSON, PEP 503 HTML fallback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PypiIndex {
+    /// Simple API base URL (`https://pypi.org/simple`), no trailing `/`.
+    pub url: String,
+    /// Projects pinned to this index (normalized names); empty = the default index.
+    pub only: Vec<String>,
 }
 
 /// `debian { archive …; keyring …; snapshot …; include …; exclude …; user … }`: where Debian
@@ -157,6 +181,13 @@ pub enum LayerItem {
     Debian {
         /// Requested packages: a name, optionally `=VERSION` or a ` (OP VERSION)` constraint.
         packages: Vec<String>,
+    },
+    /// `pypi "numpy" "requests>=2.31" "tensorflow[and-cuda]==2.21.0"`: PEP 508 requirements
+    /// resolved for the image's own Python (one resolution across all layers) and installed
+    /// from wheels into this layer (each distribution lands in the lowest layer that pulls it).
+    Pypi {
+        /// PEP 508 requirement strings, validated when the recipe is loaded.
+        requirements: Vec<String>,
     },
     /// `symlink "DEST" "TARGET"`: a symbolic link at `dest` pointing to `target` (verbatim).
     Symlink {

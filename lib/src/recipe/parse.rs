@@ -346,6 +346,7 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
             layers,
             config: b.config,
             debian: b.debian.map(|d| d.source),
+            pypi: None,
         }),
         _ => Err(b.diags),
     }
@@ -608,7 +609,7 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
             | LayerItem::Write { dest, .. }
             | LayerItem::Dir { dest, .. }
             | LayerItem::Symlink { dest, .. } => dest.clone(),
-            LayerItem::Debian { .. } => {
+            LayerItem::Debian { .. } | LayerItem::Pypi { .. } => {
                 items.push(item);
                 continue;
             }
