@@ -22,6 +22,16 @@ pub trait Transport: Send + Sync {
     /// # Errors
     /// [`TransportError`] saying whether a retry may help.
     fn get(&self, url: &str) -> Result<Body, TransportError>;
+
+    /// GETs a document with an `Accept` header, returning the body and its `Content-Type`
+    /// (empty when unknown). The default ignores `accept`.
+    ///
+    /// # Errors
+    /// [`TransportError`] saying whether a retry may help.
+    fn get_page(&self, url: &str, accept: &str) -> Result<(Body, String), TransportError> {
+        let _ = accept;
+        self.get(url).map(|b| (b, String::new()))
+    }
 }
 
 /// A failed request.
@@ -67,6 +77,24 @@ impl Default for HttpTransport {
 }
 
 impl Transport for HttpTransport {
+    fn get_page(&self, url: &str, accept: &str) -> Result<(Body, String), TransportError> {
+        match self.agent.get(url).header("Accept", accept).call() {
+            Ok(resp) => {
+                let content_type = resp
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let body: Body =
+                    Box::new(resp.into_body().into_with_config().limit(u64::MAX).reader());
+                Ok((body, content_type))
+            }
+            Err(ureq::Error::StatusCode(s)) => Err(TransportError::Status(s)),
+            Err(e) => Err(TransportError::Network(e.to_string())),
+        }
+    }
+
     fn get(&self, url: &str) -> Result<Body, TransportError> {
         match self.agent.get(url).call() {
             Ok(resp) => Ok(Box::new(
@@ -234,8 +262,26 @@ impl Fetcher {
     /// # Errors
     /// [`FetchError`] naming the URL.
     pub fn get_bytes(&self, what: &str, url: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
+        self.get_page(what, url, "*/*", limit).map(|(body, _)| body)
+    }
+
+    /// GETs a page (an index document) with an `Accept` header, at most `limit` bytes;
+    /// returns the body and its content type.
+    ///
+    /// # Errors
+    /// [`FetchError`] naming the URL.
+    pub fn get_page(
+        &self,
+        what: &str,
+        url: &str,
+        accept: &str,
+        limit: u64,
+    ) -> Result<(Vec<u8>, String), FetchError> {
         self.with_retries(what, url, || {
-            let body = self.transport.get(url).map_err(AttemptError::Transport)?;
+            let (body, content_type) = self
+                .transport
+                .get_page(url, accept)
+                .map_err(AttemptError::Transport)?;
             let mut buf = Vec::new();
             body.take(limit + 1)
                 .read_to_end(&mut buf)
@@ -248,7 +294,7 @@ impl Fetcher {
                     actual: buf.len() as u64,
                 }));
             }
-            Ok(buf)
+            Ok((buf, content_type))
         })
     }
 
