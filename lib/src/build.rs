@@ -233,7 +233,7 @@ pub fn plan(
                     what: install::label(d),
                     url: d.url.clone(),
                     sha256: install::deb_digest(d)?,
-                    size: d.size,
+                    size: Some(d.size),
                 })
             })
             .collect::<Result<Vec<_>, install::InstallError>>()

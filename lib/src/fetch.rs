@@ -179,8 +179,8 @@ pub struct Download {
     pub url: String,
     /// Expected sha256.
     pub sha256: Digest,
-    /// Expected size.
-    pub size: u64,
+    /// Expected size, when known (a wheel index may not say).
+    pub size: Option<u64>,
 }
 
 /// Downloads with retries and bounded parallelism.
@@ -326,22 +326,26 @@ impl Fetcher {
                     break;
                 }
                 n += k as u64;
-                if n > d.size {
+                if let Some(size) = d.size
+                    && n > size
+                {
                     return Err(AttemptError::Fatal(FetchError::SizeMismatch {
                         what: d.what.clone(),
                         url: d.url.clone(),
-                        expected: d.size,
+                        expected: size,
                         actual: n,
                     }));
                 }
                 w.write_all(&buf[..k])
                     .map_err(|e| AttemptError::Fatal(store_write_error(&d.what, e)))?;
             }
-            if n != d.size {
+            if let Some(size) = d.size
+                && n != size
+            {
                 return Err(AttemptError::Fatal(FetchError::SizeMismatch {
                     what: d.what.clone(),
                     url: d.url.clone(),
-                    expected: d.size,
+                    expected: size,
                     actual: n,
                 }));
             }

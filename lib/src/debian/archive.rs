@@ -184,7 +184,7 @@ pub fn load_index(
                         what: format!("{suite}/{component} Packages.xz"),
                         url: packages_url.clone(),
                         sha256: sha256.clone(),
-                        size: entry.size,
+                        size: Some(entry.size),
                     },
                 )?;
                 let blob = store.open_blob(&sha256)?;

@@ -6,6 +6,7 @@
 //! (core metadata), [`resolve`] (pubgrub over a provider), [`wheel`] (installing a wheel's
 //! files per the wheel spec).
 
+pub mod client;
 pub mod filename;
 pub mod index;
 pub mod metadata;
