@@ -1543,6 +1543,25 @@ mod tests {
     }
 
     #[test]
+    fn versions_unusable_for_different_reasons_are_all_explained() {
+        let index = Index::default()
+            .add("foo", "1.0", &[])
+            .add("foo", "1.1", &[])
+            .add("foo", "2.0", &[])
+            .requires_python("foo", "1.0", ">=3.14")
+            .yanked("foo", "1.1")
+            .sdist_only("foo", "2.0");
+        let report = no_solution(run(&index, &["foo"]).unwrap_err());
+        assert_eq!(
+            report.lines().next().unwrap(),
+            "Because there is no usable version of foo (only a source distribution, no wheel \
+             compatible with the image: 2.0; yanked, and no requirement pins it with ==: 1.1; \
+             Requires-Python >=3.14 excludes the image's Python 3.13.5: 1.0) and layer app \
+             requires foo, layer app cannot be satisfied."
+        );
+    }
+
+    #[test]
     fn pre_releases_only_when_named_or_nothing_else_fits() {
         let index = Index::default()
             .add("foo", "1.0", &[])
@@ -1604,6 +1623,52 @@ mod tests {
         .unwrap();
         assert_eq!(pins(&r), ["numpy==1.26.4", "tensorflow==2.18.0"]);
         assert_eq!(r.get("numpy").unwrap().layer, "base");
+    }
+
+    #[test]
+    fn unversioned_cuda_layer_below_the_framework_that_pins_it() {
+        // DESIGN.md's recipe: the framework's extra picks the versions, the layer below gets
+        // the packages.
+        let index = Index::default()
+            .add(
+                "tensorflow",
+                "2.21.0",
+                &[
+                    "numpy>=1.26",
+                    "nvidia-cudnn-cu12==9.3.0.75; extra == 'and-cuda'",
+                    "nvidia-cublas-cu12==12.5.3.2; extra == 'and-cuda'",
+                ],
+            )
+            .extras("tensorflow", "2.21.0", &["and-cuda"])
+            .add("numpy", "2.2.1", &[])
+            .add("nvidia-cudnn-cu12", "9.3.0.75", &["nvidia-cublas-cu12"])
+            .add("nvidia-cudnn-cu12", "9.5.1.17", &["nvidia-cublas-cu12"])
+            .add("nvidia-cublas-cu12", "12.5.3.2", &[])
+            .add("nvidia-cublas-cu12", "12.6.4.1", &[]);
+        let r = run_with(
+            &index,
+            &[
+                ("cuda", &["nvidia-cudnn-cu12", "nvidia-cublas-cu12"]),
+                ("framework", &["tensorflow[and-cuda]==2.21.0"]),
+            ],
+            &[],
+        )
+        .unwrap();
+        let placed: Vec<String> = r
+            .packages
+            .iter()
+            .map(|p| format!("{}=={} {} ({})", p.name, p.version, p.layer, p.reason))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                "numpy==2.2.1 framework (numpy ← tensorflow (layer framework))",
+                "nvidia-cublas-cu12==12.5.3.2 cuda (requested)",
+                "nvidia-cudnn-cu12==9.3.0.75 cuda (requested)",
+                "tensorflow==2.21.0 framework (requested)",
+            ]
+        );
+        assert_eq!(r.get("tensorflow").unwrap().extras, ["and-cuda"]);
     }
 
     #[test]
