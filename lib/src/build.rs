@@ -24,10 +24,11 @@ use crate::layer::build::Provenance;
 use crate::layer::files::item_entries;
 use crate::layer::plan::ItemEntries;
 use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, build_layer, plan_layer};
-use crate::lock::{Lock, LockedDeb};
+use crate::lock::{Lock, LockedDeb, LockedWheel};
 use crate::oci::json::{
     self, CONFIG_MEDIA_TYPE, Descriptor, LayerRef, MANIFEST_MEDIA_TYPE, to_canonical,
 };
+use crate::pypi::wheel::{Scheme, install_wheel_to};
 use crate::recipe::ImageSpec;
 use crate::recipe::LayerItem;
 use crate::report::Reporter;
@@ -83,6 +84,8 @@ pub struct Plan {
     /// Input nodes the image keeps alive through `store gc` (package listings, which
     /// reference the downloaded `.deb`s), so a kept image rebuilds without downloading.
     pub inputs: Vec<NodeId>,
+    /// Large wheel members unpacked for this build (removed with the plan).
+    pub scratch: Option<Arc<tempfile::TempDir>>,
 }
 
 /// One built layer.
@@ -159,6 +162,9 @@ pub enum BuildError {
         /// Every failed download.
         failures: Vec<crate::fetch::FetchError>,
     },
+    /// A wheel could not be installed.
+    #[error("{0}")]
+    Wheel(String),
     /// A package could not be installed.
     #[error(transparent)]
     Install(install::InstallError),
@@ -218,15 +224,40 @@ pub fn plan(
             .iter()
             .any(|i| matches!(i, LayerItem::Debian { .. }))
     });
-    let debs: Vec<LockedDeb> = match inputs.lock {
-        Some(lock) if wants_debian => lock.debian.clone(),
-        None if wants_debian => return Err(BuildError::NoLock),
-        _ => Vec::new(),
+    let wants_python = spec
+        .layers
+        .iter()
+        .any(|l| l.items.iter().any(|i| matches!(i, LayerItem::Pypi { .. })));
+    let (debs, wheels): (Vec<LockedDeb>, Vec<LockedWheel>) = match inputs.lock {
+        Some(lock) if wants_debian || wants_python => (
+            lock.debian.clone(),
+            if wants_python {
+                lock.pypi.clone()
+            } else {
+                Vec::new()
+            },
+        ),
+        None if wants_debian || wants_python => return Err(BuildError::NoLock),
+        _ => (Vec::new(), Vec::new()),
     };
     let extractor = Arc::new(Extractor::new(store.clone(), &debs).map_err(BuildError::Install)?);
     let mut listings = BTreeMap::new();
-    if !debs.is_empty() {
-        let downloads = debs
+    let wheel_downloads = wheels
+        .iter()
+        .map(|w| {
+            let sha256 = format!("sha256:{}", w.sha256).parse().map_err(|_| {
+                BuildError::Wheel(format!("{}: bad sha256 in the lock", w.filename))
+            })?;
+            Ok(Download {
+                what: format!("{} {}", w.name, w.version),
+                url: w.url.clone(),
+                sha256,
+                size: Some(w.size),
+            })
+        })
+        .collect::<Result<Vec<Download>, BuildError>>()?;
+    if !debs.is_empty() || !wheel_downloads.is_empty() {
+        let mut downloads = debs
             .iter()
             .map(|d| {
                 Ok(Download {
@@ -238,6 +269,7 @@ pub fn plan(
             })
             .collect::<Result<Vec<_>, install::InstallError>>()
             .map_err(BuildError::Install)?;
+        downloads.extend(wheel_downloads.iter().cloned());
         reporter.fetching(downloads.len());
         inputs
             .fetcher
@@ -258,6 +290,57 @@ pub fn plan(
             })
             .map_err(BuildError::Install)?;
         listings.extend(listed);
+    }
+    // Wheels: installed per the wheel spec into the image's scheme, one item per wheel.
+    let scratch = if wheels.is_empty() {
+        None
+    } else {
+        let dir = tempfile::Builder::new()
+            .prefix("wheels-")
+            .tempdir_in(store.layout().tmp_dir())
+            .map_err(|e| {
+                BuildError::Wheel(format!(
+                    "cannot create a temporary directory in the store: {e}"
+                ))
+            })?;
+        Some(Arc::new(dir))
+    };
+    let mut wheel_items: BTreeMap<String, Vec<ItemEntries>> = BTreeMap::new();
+    if let Some(scratch) = &scratch {
+        let target =
+            crate::pin::python_target(&debs, spec).map_err(|e| BuildError::Wheel(e.to_string()))?;
+        let scheme = match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
+            Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
+            None => Scheme::debian_system(target.python),
+        };
+        let installed: Vec<(String, ItemEntries)> = pool.install(|| {
+            wheels
+                .par_iter()
+                .zip(&wheel_downloads)
+                .map(|(w, d)| {
+                    let file = store.open_blob(&d.sha256)?;
+                    let dir = scratch.path().join(&w.name);
+                    let iw = install_wheel_to(
+                        std::io::BufReader::new(file),
+                        &w.filename,
+                        &scheme,
+                        w.reason == "requested",
+                        Some(&dir),
+                    )
+                    .map_err(|e| BuildError::Wheel(e.to_string()))?;
+                    Ok((
+                        w.layer.clone(),
+                        ItemEntries {
+                            label: format!("wheel {} {}", w.name, w.version),
+                            entries: iw.entries,
+                        },
+                    ))
+                })
+                .collect::<Result<_, BuildError>>()
+        })?;
+        for (layer, item) in installed {
+            wheel_items.entry(layer).or_default().push(item);
+        }
     }
     let layer_names: Vec<String> = spec.layers.iter().map(|l| l.name.clone()).collect();
     let users = spec
@@ -329,8 +412,14 @@ pub fn plan(
                 };
                 let mut items = Vec::new();
                 let mut debs_done = false;
+                let mut wheels_done = false;
                 for item in &l.items {
-                    if matches!(item, LayerItem::Debian { .. }) {
+                    if matches!(item, LayerItem::Pypi { .. }) {
+                        if !wheels_done {
+                            items.extend(wheel_items.get(&l.name).cloned().unwrap_or_default());
+                            wheels_done = true;
+                        }
+                    } else if matches!(item, LayerItem::Debian { .. }) {
                         if !debs_done {
                             items.extend(
                                 install::layer_items(&listings, &l.name)
@@ -366,6 +455,7 @@ pub fn plan(
         graph,
         archives: extractor,
         inputs,
+        scratch,
     })
 }
 

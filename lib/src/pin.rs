@@ -10,8 +10,14 @@ use composer_store::Store;
 use crate::debian::archive::{self, ArchiveError, debian_arch, effective_url};
 use crate::debian::resolve::{ResolveError, ResolveRequest, resolve as resolve_debian};
 use crate::fetch::Fetcher;
-use crate::lock::{self, LOCK_VERSION, Lock, LockChange, LockError, LockedDeb};
+use crate::lock::{self, LOCK_VERSION, Lock, LockChange, LockError, LockedDeb, LockedWheel};
+use crate::pypi::client::PypiClient;
+use crate::pypi::resolve::{PyRequest, resolve_python};
+use crate::pypi::target::Target;
 use crate::recipe::{ImageSpec, LayerItem};
+use pep440_rs::Version;
+use pep508_rs::Requirement;
+use std::str::FromStr;
 
 /// Failures while making or checking a lock.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +61,23 @@ pub enum PinError {
         /// The other changes.
         others: String,
     },
+    /// Python resolution failed.
+    #[error(transparent)]
+    Python(Box<crate::pypi::resolve::PyResolveError>),
+    /// The image has no Debian Python to resolve wheels for.
+    #[error(
+        "the recipe installs Python packages but its Debian packages include no python3.X interpreter; add `debian \"python3\"` to a layer at or below them"
+    )]
+    NoPython,
+    /// The image's Python or glibc could not be read from the lock.
+    #[error("cannot derive the image's Python environment: {0}")]
+    Target(String),
+    /// A requirement string did not parse (the recipe validates them, so this is a bug).
+    #[error("requirement `{0}`: {1}")]
+    Requirement(String, String),
+    /// A resolved distribution has no wheel to lock.
+    #[error("{0}")]
+    Wheel(String),
     /// The recipe installs packages but declares no source.
     #[error("the recipe installs Debian packages but has no `debian {{ archive … }}` block")]
     NoSource,
@@ -72,7 +95,7 @@ pub fn needs_lock(spec: &ImageSpec) -> bool {
     spec.layers.iter().any(|l| {
         l.items
             .iter()
-            .any(|i| matches!(i, LayerItem::Debian { .. }))
+            .any(|i| matches!(i, LayerItem::Debian { .. } | LayerItem::Pypi { .. }))
     })
 }
 
@@ -97,6 +120,25 @@ pub fn resolve(
     if !needs_lock(spec) {
         return Ok(lock);
     }
+    lock.debian = resolve_debs(spec, store, fetcher, now, prefer.clone())?;
+    if spec
+        .layers
+        .iter()
+        .any(|l| l.items.iter().any(|i| matches!(i, LayerItem::Pypi { .. })))
+    {
+        lock.pypi = resolve_wheels(spec, store, fetcher, &lock.debian, &prefer)?;
+    }
+    Ok(lock)
+}
+
+/// The Debian half of a lock.
+fn resolve_debs(
+    spec: &ImageSpec,
+    store: &Store,
+    fetcher: &Fetcher,
+    now: i64,
+    prefer: BTreeMap<String, String>,
+) -> Result<Vec<LockedDeb>, PinError> {
     let src = spec.debian.as_ref().ok_or(PinError::NoSource)?;
     let arch = debian_arch(
         &spec.platform.architecture,
@@ -134,7 +176,7 @@ pub fn resolve(
         .iter()
         .map(|a| (a.url.as_str(), effective_url(a, src.snapshot.as_deref())))
         .collect();
-    lock.debian = resolution
+    Ok(resolution
         .packages
         .into_iter()
         .map(|r| {
@@ -158,8 +200,20 @@ pub fn resolve(
                 reason: r.reason,
             }
         })
-        .collect();
-    Ok(lock)
+        .collect())
+}
+
+/// Every locked name → version (Debian package names and normalized Python project names).
+fn pinned_versions(lock: &Lock) -> BTreeMap<String, String> {
+    let debs = lock
+        .debian
+        .iter()
+        .map(|d| (d.name.clone(), d.version.clone()));
+    let wheels = lock
+        .pypi
+        .iter()
+        .map(|w| (w.name.clone(), w.version.clone()));
+    debs.chain(wheels).collect()
 }
 
 /// How `obtain` may treat the lockfile.
@@ -230,23 +284,25 @@ pub fn obtain(
             return Ok((l.clone(), LockOutcome::Reused));
         }
         (LockMode::Update(names), Some(l)) => {
+            let locked = pinned_versions(l);
             for n in names {
-                if !l.debian.iter().any(|d| &d.name == n) {
+                if !locked.contains_key(n)
+                    && !locked.contains_key(&crate::pypi::filename::normalize_name(n))
+                {
                     return Err(PinError::NotLocked(n.clone()));
                 }
             }
-            l.debian
-                .iter()
-                .filter(|d| !names.contains(&d.name))
-                .map(|d| (d.name.clone(), d.version.clone()))
+            locked
+                .into_iter()
+                .filter(|(name, _)| {
+                    !names
+                        .iter()
+                        .any(|n| n == name || crate::pypi::filename::normalize_name(n) == *name)
+                })
                 .collect()
         }
         // A stale lock under Auto keeps what still fits, as `cargo build` does.
-        (LockMode::Auto, Some(l)) => l
-            .debian
-            .iter()
-            .map(|d| (d.name.clone(), d.version.clone()))
-            .collect(),
+        (LockMode::Auto, Some(l)) => pinned_versions(l),
         _ => BTreeMap::new(),
     };
     let fresh = resolve(spec, store, fetcher, now, prefer)?;
@@ -277,4 +333,116 @@ pub fn obtain(
         lock::write(&path, &fresh)?;
     }
     Ok((fresh, LockOutcome::Written(changes)))
+}
+
+/// The image's Python environment, read from its locked Debian packages: the newest
+/// `python3.X` interpreter and `libc6`.
+///
+/// # Errors
+/// No `python3.X` or `libc6` among the packages.
+pub fn python_target(debs: &[LockedDeb], spec: &ImageSpec) -> Result<Target, PinError> {
+    let python = debs
+        .iter()
+        .filter(|d| {
+            d.name
+                .strip_prefix("python3.")
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .max_by_key(|d| {
+            d.name
+                .trim_start_matches("python3.")
+                .parse::<u32>()
+                .unwrap_or(0)
+        })
+        .ok_or(PinError::NoPython)?;
+    let libc = debs
+        .iter()
+        .find(|d| d.name == "libc6")
+        .ok_or_else(|| PinError::Target("the image has no libc6".into()))?;
+    Target::from_debian(&python.version, &libc.version, &spec.platform.architecture)
+        .map_err(|e| PinError::Target(e.to_string()))
+}
+
+/// The Python half of a lock: one resolution across all layers, for the image's target.
+fn resolve_wheels(
+    spec: &ImageSpec,
+    store: &Store,
+    fetcher: &Fetcher,
+    debs: &[LockedDeb],
+    prefer: &BTreeMap<String, String>,
+) -> Result<Vec<LockedWheel>, PinError> {
+    let target = python_target(debs, spec)?;
+    let client = PypiClient::new(fetcher, store, spec.pypi.as_ref(), &target);
+    let env = target.marker_env();
+    let mut layers = Vec::new();
+    for l in &spec.layers {
+        let mut reqs = Vec::new();
+        for item in &l.items {
+            if let LayerItem::Pypi { requirements } = item {
+                for r in requirements {
+                    reqs.push(
+                        Requirement::from_str(r)
+                            .map_err(|e| PinError::Requirement(r.clone(), e.to_string()))?,
+                    );
+                }
+            }
+        }
+        if !reqs.is_empty() {
+            layers.push((l.name.clone(), reqs));
+        }
+    }
+    let python_version =
+        Version::from_str(&target.python_full).map_err(|e| PinError::Target(e.to_string()))?;
+    let prefer = prefer
+        .iter()
+        .filter_map(|(k, v)| Version::from_str(v).ok().map(|v| (k.clone(), v)))
+        .collect();
+    let req = PyRequest {
+        layers,
+        env: &env,
+        python_version,
+        prefer,
+    };
+    let resolution = resolve_python(&req, &client).map_err(|e| PinError::Python(Box::new(e)))?;
+    let mut wheels = Vec::with_capacity(resolution.packages.len());
+    for p in resolution.packages {
+        let chosen = client
+            .best_wheel(&p.name, &p.version)
+            .map_err(|e| PinError::Wheel(e.to_string()))?
+            .ok_or_else(|| {
+                PinError::Wheel(format!(
+                    "{} {}: no wheel compatible with the image",
+                    p.name, p.version
+                ))
+            })?;
+        let download = client
+            .download(&chosen)
+            .map_err(|e| PinError::Wheel(e.to_string()))?;
+        let size = match download.size {
+            Some(size) => size,
+            // The index did not say: fetch it (verified) to learn the size for the lock.
+            None => {
+                fetcher
+                    .fetch_to_store(store, &download)
+                    .map_err(|e| PinError::Wheel(e.to_string()))?;
+                store
+                    .blob_size(&download.sha256)
+                    .map_err(|e| PinError::Wheel(e.to_string()))?
+                    .unwrap_or_default()
+            }
+        };
+        wheels.push(LockedWheel {
+            name: p.name,
+            version: p.version.to_string(),
+            filename: chosen.file.filename.clone(),
+            index: chosen.index.clone(),
+            url: chosen.file.url.clone(),
+            sha256: download.sha256.hex().to_string(),
+            size,
+            layer: p.layer,
+            extras: p.extras,
+            reason: p.reason,
+        });
+    }
+    Ok(wheels)
 }
