@@ -65,7 +65,7 @@ pub enum ErrorKind {
     InvalidEpoch,
     /// An `expose` value that is not `PORT[/tcp|udp|sctp]`.
     InvalidPort,
-    /// An image or layer name outside the allowed characters.
+    /// An image, layer, user or Python project name outside the allowed characters.
     InvalidName,
     /// Any other value out of range or malformed (uid, env key, signal, …).
     InvalidValue,
@@ -81,7 +81,7 @@ pub enum ErrorKind {
     MissingArchive,
     /// A layer installs Debian packages but the recipe has no `debian` block.
     MissingDebian,
-    /// An archive URL that is not `http(s)://host/…`.
+    /// An archive or package index URL that is not `http(s)://host/…`, or has credentials.
     InvalidUrl,
     /// A suite or component name outside `[a-z0-9.+-]`.
     InvalidSuite,
@@ -95,6 +95,18 @@ pub enum ErrorKind {
     ExcludedPackage,
     /// Two `user` accounts with the same name or uid.
     DuplicateUser,
+    /// More than one `pypi` block.
+    DuplicatePypi,
+    /// Package indexes that conflict: the same URL twice, two default indexes, or a
+    /// project pinned to two indexes with `only`.
+    DuplicateIndex,
+    /// A Python requirement that is not PEP 508, or a direct URL requirement.
+    InvalidRequirement,
+    /// The same Python project requested twice in one layer.
+    DuplicateRequirement,
+    /// A layer installs Python packages, but no layer at or below it installs Debian
+    /// packages (where the interpreter comes from).
+    MissingPython,
 }
 
 impl ErrorKind {
@@ -139,6 +151,11 @@ impl ErrorKind {
         Self::DuplicatePackage,
         Self::ExcludedPackage,
         Self::DuplicateUser,
+        Self::DuplicatePypi,
+        Self::DuplicateIndex,
+        Self::InvalidRequirement,
+        Self::DuplicateRequirement,
+        Self::MissingPython,
     ];
 
     /// The diagnostic code, e.g. `recipe::unknown_node`.
@@ -184,6 +201,11 @@ impl ErrorKind {
             Self::DuplicatePackage => "recipe::duplicate_package",
             Self::ExcludedPackage => "recipe::excluded_package",
             Self::DuplicateUser => "recipe::duplicate_user",
+            Self::DuplicatePypi => "recipe::duplicate_pypi",
+            Self::DuplicateIndex => "recipe::duplicate_index",
+            Self::InvalidRequirement => "recipe::invalid_requirement",
+            Self::DuplicateRequirement => "recipe::duplicate_requirement",
+            Self::MissingPython => "recipe::missing_python",
         }
     }
 }

@@ -17,6 +17,7 @@ mod include;
 pub mod model;
 mod order;
 mod parse;
+mod pypi;
 mod request;
 mod shape;
 mod source;
@@ -27,6 +28,7 @@ use std::path::Path;
 
 pub use error::{ErrorKind, RecipeDiagnostic, RecipeError};
 pub use model::*;
+pub use pypi::DEFAULT_INDEX as DEFAULT_PYPI_INDEX;
 pub use request::{InvalidRequest, PackageRequest, Relation};
 pub use source::{FsLoader, SourceLoader};
 

@@ -1,9 +1,10 @@
 //! From spliced KDL nodes to a validated [`ImageSpec`].
 //!
-//! One pass over the top-level nodes (`image`, `debian`, `layer`, `config`) collects
-//! every problem it can find instead of stopping at the first; layer references, cycles,
-//! order and Debian cross-checks run at the end. Node shapes live in [`super::shape`],
-//! value rules in [`super::validate`], the `debian` block in [`super::debian`].
+//! One pass over the top-level nodes (`image`, `debian`, `pypi`, `layer`, `config`)
+//! collects every problem it can find instead of stopping at the first; layer references,
+//! cycles, order and the Debian and Python cross-checks run at the end. Node shapes live in
+//! [`super::shape`], value rules in [`super::validate`], the `debian` block in
+//! [`super::debian`], the `pypi` block in [`super::pypi`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,14 +17,15 @@ use super::error::{ErrorKind, RecipeDiagnostic};
 use super::include::Spliced;
 use super::model::{ImageSpec, LayerItem, LayerSpec, Platform, RuntimeConfig};
 use super::order;
+use super::pypi::{self, PypiDraft};
 use super::shape::{Cx, Shape};
 use super::source::{SourceFile, normalize_lexically};
 use super::suggest;
 use super::validate;
 
-const TOP_LEVEL: &[&str] = &["include", "image", "debian", "layer", "config"];
+const TOP_LEVEL: &[&str] = &["include", "image", "debian", "pypi", "layer", "config"];
 const IMAGE_NODES: &[&str] = &["tag", "platform", "epoch", "version", "source", "revision"];
-const LAYER_NODES: &[&str] = &["write", "copy", "dir", "symlink", "debian"];
+const LAYER_NODES: &[&str] = &["write", "copy", "dir", "symlink", "debian", "pypi"];
 const CONFIG_NODES: &[&str] = &[
     "env",
     "entrypoint",
@@ -236,6 +238,8 @@ struct LayerDraft {
     after: Option<(String, Site)>,
     items: Vec<LayerItem>,
     requests: LayerRequests,
+    /// The first `pypi` item.
+    pypi: Option<Site>,
 }
 
 #[derive(Default)]
@@ -243,6 +247,7 @@ struct Builder {
     diags: Vec<RecipeDiagnostic>,
     image: Option<(Site, ImageDraft)>,
     debian: Option<DebianDraft>,
+    pypi: Option<PypiDraft>,
     layers: Vec<LayerDraft>,
     config: RuntimeConfig,
     /// Single-valued settings already given (`image.platform`, `config.workdir`, …).
@@ -281,6 +286,14 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
                 node_ref.file,
                 node,
                 &mut b.debian,
+                &mut b.seen,
+                &spliced.files,
+            ),
+            "pypi" => pypi::block(
+                &mut cx,
+                node_ref.file,
+                node,
+                &mut b.pypi,
                 &mut b.seen,
                 &spliced.files,
             ),
@@ -328,7 +341,21 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
         .map(|l| (l.name.as_str(), &l.requests))
         .collect();
     debian::check(b.debian.as_ref(), &requests, &spliced.files, &mut b.diags);
+    let uses: Vec<pypi::LayerUse> = b
+        .layers
+        .iter()
+        .map(|l| pypi::LayerUse {
+            name: l.name.clone(),
+            debian: l.requests.first.is_some(),
+            pypi: l.pypi,
+        })
+        .collect();
+    let uses_pypi = uses.iter().any(|u| u.pypi.is_some());
     let layers = order_layers(std::mem::take(&mut b.layers), &spliced.files, &mut b.diags);
+    if let Some(layers) = &layers {
+        let order: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+        pypi::check(&uses, &order, &spliced.files, &mut b.diags);
+    }
 
     match (image, layers) {
         (Some(image), Some(layers)) if b.diags.is_empty() => Ok(ImageSpec {
@@ -346,7 +373,7 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
             layers,
             config: b.config,
             debian: b.debian.map(|d| d.source),
-            pypi: None,
+            pypi: pypi::source(b.pypi, uses_pypi),
         }),
         _ => Err(b.diags),
     }
@@ -585,6 +612,8 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
     let mut dests: HashMap<String, SourceSpan> = HashMap::new();
     let mut requests = LayerRequests::default();
     let mut requested: HashMap<String, SourceSpan> = HashMap::new();
+    let mut pypi_first: Option<Site> = None;
+    let mut projects: HashMap<String, SourceSpan> = HashMap::new();
     let children = node.children().map(|c| c.nodes()).unwrap_or_default();
     for child in children {
         if child.name().value() == "debian" {
@@ -596,6 +625,17 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
                 if !debian::duplicate_request(cx, &requested, &name, span) {
                     requested.insert(name.clone(), span);
                     requests.names.push((name, (file_index, span)));
+                }
+            }
+            items.extend(item);
+            continue;
+        }
+        if child.name().value() == "pypi" {
+            pypi_first.get_or_insert((file_index, child.name().span()));
+            let (item, names) = pypi::item(cx, child);
+            for (name, span) in names {
+                if !pypi::duplicate_request(cx, &projects, &name, span) {
+                    projects.insert(name, span);
                 }
             }
             items.extend(item);
@@ -637,7 +677,7 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
         let d = cx
             .file
             .diag(ErrorKind::EmptyLayer, node.name().span(), "empty layer", "layer has no items")
-            .help("add `debian`, `write`, `copy`, `dir` or `symlink` items in a `{ … }` block, or remove the layer");
+            .help("add `debian`, `pypi`, `write`, `copy`, `dir` or `symlink` items in a `{ … }` block, or remove the layer");
         cx.push(d);
     }
     Some(LayerDraft {
@@ -646,6 +686,7 @@ fn layer(cx: &mut Cx<'_>, file_index: usize, node: &KdlNode) -> Option<LayerDraf
         after,
         items,
         requests,
+        pypi: pypi_first,
     })
 }
 

@@ -536,7 +536,8 @@ fn unknown_nodes_suggest() {
     );
     let f = one(r#"image "x"; frobnicate"#, ErrorKind::UnknownNode);
     assert!(
-        f.help.contains("`image`, `debian`, `layer` and `config`"),
+        f.help
+            .contains("`image`, `debian`, `pypi`, `layer` and `config`"),
         "{f:#?}"
     );
 }
@@ -1313,6 +1314,404 @@ fn debian_mistakes_are_reported_in_one_pass() {
             ErrorKind::InvalidName,
             ErrorKind::InvalidPackage,
             ErrorKind::DuplicatePackage,
+        ]
+    );
+}
+
+// ---------------------------------------------------------------- pypi
+
+/// `image "x"`, a `debian` block, a `system` layer with Python from Debian, and `rest`.
+fn with_python(rest: &str) -> String {
+    with_debian(&format!(
+        "layer \"system\" {{ debian \"python3\"; }}\n{rest}"
+    ))
+}
+
+fn default_source() -> PypiSource {
+    PypiSource {
+        indexes: vec![PypiIndex {
+            url: DEFAULT_PYPI_INDEX.into(),
+            only: Vec::new(),
+        }],
+        prefix: None,
+    }
+}
+
+#[test]
+fn pypi_block_and_items() {
+    let spec = ok(&with_python(
+        r#"
+        pypi {
+            index "https://pypi.org/simple/"
+            index "https://download.pytorch.org/whl/cu126" only="torch Torch torchvision"
+            index "https://pypi.example.org/simple" only="Internal_Tools"
+            prefix "/opt/venv"
+        }
+        layer "python" after="system" {
+            pypi "numpy" "requests [socks] >= 2.31" "tensorflow[and-cuda]==2.21.0"
+            pypi "pywin32; sys_platform == 'win32'" "PyYAML"
+            write "/etc/motd" "hi"
+        }
+        "#,
+    ));
+    let pypi = spec.pypi.clone().unwrap_or_default();
+    assert_eq!(
+        pypi.indexes,
+        [
+            PypiIndex {
+                url: "https://pypi.org/simple".into(),
+                only: vec![],
+            },
+            PypiIndex {
+                url: "https://download.pytorch.org/whl/cu126".into(),
+                only: vec!["torch".into(), "torchvision".into()],
+            },
+            PypiIndex {
+                url: "https://pypi.example.org/simple".into(),
+                only: vec!["internal-tools".into()],
+            },
+        ]
+    );
+    assert_eq!(pypi.prefix.as_deref(), Some("/opt/venv"));
+    assert_eq!(
+        pypi.index_for("torch").map(|i| i.url.as_str()),
+        Some("https://download.pytorch.org/whl/cu126")
+    );
+    assert_eq!(
+        pypi.index_for("internal.tools").map(|i| i.url.as_str()),
+        Some("https://pypi.example.org/simple")
+    );
+    assert_eq!(
+        pypi.index_for("numpy").map(|i| i.url.as_str()),
+        Some(DEFAULT_PYPI_INDEX)
+    );
+    // Requirements are kept in PEP 508's canonical form; files items mix with them.
+    let python = &spec.layers[1];
+    assert_eq!(python.name, "python");
+    assert_eq!(
+        python.items[..2],
+        [
+            LayerItem::Pypi {
+                requirements: vec![
+                    "numpy".into(),
+                    "requests[socks]>=2.31".into(),
+                    "tensorflow[and-cuda]==2.21.0".into(),
+                ]
+            },
+            LayerItem::Pypi {
+                requirements: vec!["pywin32 ; sys_platform == 'win32'".into(), "pyyaml".into()]
+            },
+        ]
+    );
+    assert!(matches!(python.items[2], LayerItem::Write { .. }));
+}
+
+#[test]
+fn pypi_items_without_a_block_use_the_default_index() {
+    let spec = ok(&with_python(
+        r#"layer "python" after="system" { pypi "numpy"; }"#,
+    ));
+    assert_eq!(spec.pypi, Some(default_source()));
+    // No pypi items and no block: nothing.
+    assert_eq!(ok(&with_python("")).pypi, None);
+    // A block without a default index gets the default one after its own.
+    let spec = ok(&with_python(
+        r#"pypi { index "https://download.pytorch.org/whl/cu126" only="torch"; }"#,
+    ));
+    let urls: Vec<String> = spec
+        .pypi
+        .map(|p| p.indexes.into_iter().map(|i| i.url).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        urls,
+        ["https://download.pytorch.org/whl/cu126", DEFAULT_PYPI_INDEX]
+    );
+    // An empty block is the default too; the block may come after the layer.
+    let spec = ok(&with_python(
+        r#"layer "python" after="system" { pypi "numpy"; }; pypi { prefix "/opt/venv"; }"#,
+    ));
+    assert_eq!(
+        spec.pypi,
+        Some(PypiSource {
+            prefix: Some("/opt/venv".into()),
+            ..default_source()
+        })
+    );
+    // A private mirror as the default replaces PyPI.
+    let spec = ok(&with_python(
+        r#"pypi { index "https://mirror.example.org/simple"; }"#,
+    ));
+    assert_eq!(
+        spec.pypi.map(|p| p.indexes.len()),
+        Some(1),
+        "no PyPI next to a default mirror"
+    );
+}
+
+#[test]
+fn duplicate_pypi_block() {
+    let f = one(
+        &with_python("pypi { prefix \"/a\"; }\npypi { }"),
+        ErrorKind::DuplicatePypi,
+    );
+    assert_eq!(f.at, "pypi");
+    assert!(f.help.contains("merge"), "{f:#?}");
+    let found = errors_in(&[
+        (
+            MAIN,
+            &format!("include \"inc.kdl\"\n{}\npypi {{ }}", with_python("")),
+        ),
+        ("/r/inc.kdl", "pypi { }"),
+    ]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].help.contains("inc.kdl:1:1"), "{found:#?}");
+    // The prefix is a once-only setting.
+    one(
+        &with_python(r#"pypi { prefix "/a"; prefix "/b"; }"#),
+        ErrorKind::DuplicateSetting,
+    );
+}
+
+#[test]
+fn top_level_pypi_with_requirements_points_to_layers() {
+    let f = one(&with_python(r#"pypi "numpy""#), ErrorKind::TooManyArguments);
+    assert_eq!(f.at, r#""numpy""#);
+    assert!(f.help.contains(r#"layer "python""#), "{f:#?}");
+}
+
+#[test]
+fn index_values() {
+    let block = |text: &str| errors(&with_python(&format!("pypi {{ {text}; }}")));
+    let cases = [
+        (
+            r#"index "pypi.org/simple""#,
+            ErrorKind::InvalidUrl,
+            "https://pypi.org/simple",
+        ),
+        (
+            r#"index "https://user:pass@pypi.example.org/simple""#,
+            ErrorKind::InvalidUrl,
+            "~/.netrc",
+        ),
+        (
+            r#"index "https://token@pypi.example.org/simple""#,
+            ErrorKind::InvalidUrl,
+            "never the recipe",
+        ),
+        (
+            r#"index "s3://bucket/simple""#,
+            ErrorKind::InvalidUrl,
+            "https://",
+        ),
+        (
+            r#"index "https://x/simple" only="""#,
+            ErrorKind::InvalidValue,
+            "default index",
+        ),
+        (
+            r#"index "https://x/simple" only="torch,torchvision""#,
+            ErrorKind::InvalidName,
+            "spaces",
+        ),
+        (
+            r#"index "https://x/simple" only="torch>=2""#,
+            ErrorKind::InvalidName,
+            "not requirements",
+        ),
+        (
+            r#"index "https://x/simple" only=1"#,
+            ErrorKind::WrongType,
+            "",
+        ),
+        (
+            r#"index "https://x/simple" for="torch""#,
+            ErrorKind::UnknownProperty,
+            "`only`",
+        ),
+        (r#"index"#, ErrorKind::MissingArgument, ""),
+        (
+            r#"extra-index-url "https://x/simple""#,
+            ErrorKind::UnknownNode,
+            "`index`",
+        ),
+        (r#"prefix "opt/venv""#, ErrorKind::InvalidPath, "/opt/venv"),
+        (r#"prefix "/""#, ErrorKind::InvalidPath, ""),
+    ];
+    for (text, kind, hint) in cases {
+        let found = block(text);
+        assert_eq!(found.len(), 1, "{text}: {found:#?}");
+        assert_eq!(found[0].kind, kind, "{text}: {found:#?}");
+        assert!(
+            found[0].help.contains(hint) || found[0].message.contains(hint),
+            "{text}: {found:#?}"
+        );
+        assert!(!found[0].message.contains("pass"), "{text}: {found:#?}");
+    }
+}
+
+#[test]
+fn indexes_must_not_conflict() {
+    let block = |text: &str| errors(&with_python(&format!("pypi {{\n{text}\n}}")));
+    let found =
+        block("index \"https://pypi.org/simple\"\nindex \"https://mirror.example.org/simple\"");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, ErrorKind::DuplicateIndex);
+    assert_eq!(found[0].at, r#""https://mirror.example.org/simple""#);
+    assert!(found[0].message.contains("default index"), "{found:#?}");
+
+    let found = block(
+        "index \"https://a.example.org/simple\" only=\"torch\"\n\
+         index \"https://b.example.org/simple\" only=\"numpy Torch\"",
+    );
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, ErrorKind::DuplicateIndex);
+    assert_eq!(found[0].at, r#"only="numpy Torch""#);
+    assert!(
+        found[0].message.contains("`torch` is pinned to two"),
+        "{found:#?}"
+    );
+
+    let found =
+        block("index \"https://pypi.org/simple\"\nindex \"https://pypi.org/simple/\" only=\"x\"");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, ErrorKind::DuplicateIndex);
+    assert!(found[0].message.contains("named twice"), "{found:#?}");
+}
+
+#[test]
+fn requirements_are_checked() {
+    let layer = |text: &str| {
+        errors(&with_python(&format!(
+            "layer \"python\" after=\"system\" {{ pypi {text}; }}"
+        )))
+    };
+    let cases = [
+        (r#""numpy=2.3.1""#, "\"numpy==2.3.1\""),
+        (r#""numpy >=> 2""#, "PEP 508"),
+        (r#""""#, "empty"),
+        (r#""numpy, scipy""#, r#"pypi "numpy" "scipy""#),
+        (
+            r#""numpy @ https://example.org/numpy-2.3.1-py3-none-any.whl""#,
+            "pin it through an index",
+        ),
+        (
+            r#""numpy @ file:///wheels/numpy-2.3.1-py3-none-any.whl""#,
+            "direct URL",
+        ),
+    ];
+    for (text, hint) in cases {
+        let found = layer(text);
+        assert_eq!(found.len(), 1, "{text}: {found:#?}");
+        assert_eq!(
+            found[0].kind,
+            ErrorKind::InvalidRequirement,
+            "{text}: {found:#?}"
+        );
+        assert_eq!(found[0].at, text);
+        assert!(
+            found[0].help.contains(hint) || found[0].message.contains(hint),
+            "{text}: {found:#?}"
+        );
+    }
+    let found = layer("2");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].kind, ErrorKind::WrongType);
+    one(
+        &with_python(r#"layer "python" after="system" { pypi; }"#),
+        ErrorKind::MissingArgument,
+    );
+    one(
+        &with_python(r#"layer "python" after="system" { pypi "numpy" index="x"; }"#),
+        ErrorKind::UnknownProperty,
+    );
+    let f = one(
+        &with_python(r#"layer "python" after="system" { pypy "numpy"; }"#),
+        ErrorKind::UnknownNode,
+    );
+    assert_eq!(f.help, "did you mean `pypi`?");
+}
+
+#[test]
+fn same_project_twice_in_one_layer() {
+    let f = one(
+        &with_python(
+            r#"layer "python" after="system" { pypi "numpy" "requests"; pypi "NumPy>=2"; }"#,
+        ),
+        ErrorKind::DuplicateRequirement,
+    );
+    assert_eq!(f.at, r#""NumPy>=2""#);
+    assert!(f.message.contains("`numpy`"), "{f:#?}");
+    one(
+        &with_python(r#"layer "python" after="system" { pypi "a.b" "A_B[x]"; }"#),
+        ErrorKind::DuplicateRequirement,
+    );
+    // In two layers, or once with markers each way: separate requests.
+    ok(&with_python(
+        r#"layer "a" after="system" { pypi "numpy"; }; layer "b" after="a" { pypi "numpy>=2"; }"#,
+    ));
+}
+
+#[test]
+fn pypi_items_need_python_from_debian() {
+    // No Debian anywhere.
+    let f = one(
+        r#"image "x"; layer "python" { pypi "numpy"; }"#,
+        ErrorKind::MissingPython,
+    );
+    assert_eq!(f.at, "pypi");
+    assert!(f.message.contains("layer `python`"), "{f:#?}");
+    assert!(f.help.contains("python3"), "{f:#?}");
+    // Debian only above: the lowest Python layer has no interpreter below it.
+    let f = one(
+        &with_debian(
+            r#"layer "python" { pypi "numpy"; }; layer "system" after="python" { debian "python3"; }"#,
+        ),
+        ErrorKind::MissingPython,
+    );
+    assert!(f.message.contains("layer `python`"), "{f:#?}");
+    // Declared first, but ordered above the Debian layer by `after`: fine.
+    ok(&with_debian(
+        r#"layer "python" after="system" { pypi "numpy"; }; layer "system" { debian "python3"; }"#,
+    ));
+    // Debian and Python in one layer: fine.
+    ok(&with_debian(
+        r#"layer "all" { debian "python3"; pypi "numpy"; }"#,
+    ));
+    // A Debian item that does not parse still counts: only its own error is reported.
+    one(
+        &with_debian(r#"layer "all" { debian "python3>3"; pypi "numpy"; }"#),
+        ErrorKind::InvalidPackage,
+    );
+    // Broken layer order: only that is reported.
+    one(
+        r#"image "x"; layer "python" after="nope" { pypi "numpy"; }"#,
+        ErrorKind::UnknownLayer,
+    );
+}
+
+#[test]
+fn pypi_mistakes_are_reported_in_one_pass() {
+    let found = errors(
+        r#"
+        image "x"
+        pypi {
+            index "https://u:p@x/simple"
+            index "https://y/simple" only="a,b"
+            prefix "venv"
+        }
+        layer "python" { pypi "numpy=2" "ok" "ok"; }
+    "#,
+    );
+    let kinds: Vec<ErrorKind> = found.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::InvalidUrl,
+            ErrorKind::InvalidName,
+            ErrorKind::InvalidPath,
+            ErrorKind::InvalidRequirement,
+            ErrorKind::DuplicateRequirement,
+            ErrorKind::MissingPython,
         ]
     );
 }

@@ -507,6 +507,98 @@ pub(crate) fn user_name(name: &str) -> Result<(), Problem> {
     }
 }
 
+/// A package index URL (PEP 503/691 "simple" API base): `http://` or `https://`, a host,
+/// no credentials, query, fragment or white space. Returns it without trailing `/`.
+pub(crate) fn index_url(url: &str) -> Result<String, Problem> {
+    let example = r#"e.g. index "https://pypi.org/simple""#;
+    let trimmed = url.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Err(problem(
+            "index URL is empty",
+            format!("name the index's simple API URL, {example}"),
+        ));
+    }
+    if trimmed.contains(char::is_whitespace) {
+        let help = if trimmed.starts_with("--") || trimmed.contains(" --") {
+            format!("this looks like a pip option; write the URL alone, {example}")
+        } else {
+            format!("a URL has no spaces; {example}")
+        };
+        return Err(problem(format!("`{url}` is not a URL (white space)"), help));
+    }
+    let Some((scheme, rest)) = trimmed.split_once("://") else {
+        return Err(problem(
+            format!("`{url}` has no `http://` or `https://`"),
+            format!(r#"did you mean "https://{trimmed}"?"#),
+        ));
+    };
+    if !matches!(scheme, "http" | "https") {
+        let help = if matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+            format!(
+                "write the scheme in lower case: \"{}://{rest}\"",
+                scheme.to_ascii_lowercase()
+            )
+        } else {
+            "package indexes are read over `https://` (or `http://`); every wheel is checked \
+             against the sha256 in the lock"
+                .to_owned()
+        };
+        return Err(problem(
+            format!("`{scheme}://` indexes are not supported"),
+            help,
+        ));
+    }
+    let host = rest.split('/').next().unwrap_or("");
+    if host.contains('@') {
+        let bare = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
+        return Err(problem(
+            format!("the index URL `{scheme}://…@{bare}` contains credentials"),
+            format!(
+                "credentials come from the environment or ~/.netrc, never the recipe; write \"{scheme}://{bare}\""
+            ),
+        ));
+    }
+    if host.is_empty() {
+        return Err(problem(
+            format!("`{url}` has no host"),
+            format!("name a host, {example}"),
+        ));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(problem(
+            format!("`{url}` has a query or fragment"),
+            format!("an index URL is the base of its project pages (`URL/numpy/`), {example}"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A Python project name (PEP 508: letters, digits, `-`, `_` and `.`, starting and ending
+/// with a letter or digit), normalized per PEP 503 (`Typing_Extensions` →
+/// `typing-extensions`).
+pub(crate) fn project_name(name: &str) -> Result<String, Problem> {
+    match pep508_rs::PackageName::new(name.to_owned()) {
+        Ok(n) if !name.is_empty() => Ok(n.to_string()),
+        _ => {
+            let help = if name.contains(',') {
+                r#"separate project names with spaces: only="torch torchvision""#.to_owned()
+            } else if name.contains(['=', '<', '>', '[', ';', '@']) {
+                "`only` takes project names, not requirements; put versions and extras on a \
+                 layer's `pypi` item"
+                    .to_owned()
+            } else {
+                "a project name is letters, digits, `-`, `_` and `.`, starting and ending with a \
+                 letter or digit (`torch`, `typing-extensions`)"
+                    .to_owned()
+            };
+            Err(problem(
+                format!("`{name}` is not a Python project name"),
+                help,
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,5 +697,75 @@ mod tests {
         assert!(signal("15").is_ok());
         assert!(signal("TERM").is_err());
         assert!(signal("sigterm").is_err());
+    }
+
+    #[test]
+    fn index_urls() {
+        assert_eq!(
+            index_url("https://pypi.org/simple/"),
+            Ok("https://pypi.org/simple".to_owned())
+        );
+        assert_eq!(
+            index_url("http://mirror.local:8080/pypi/simple"),
+            Ok("http://mirror.local:8080/pypi/simple".to_owned())
+        );
+        let cases = [
+            ("", "empty"),
+            ("pypi.org/simple", "https://pypi.org/simple"),
+            ("ftp://pypi.org/simple", "not supported"),
+            ("HTTPS://pypi.org/simple", "lower case"),
+            ("https:///simple", "no host"),
+            ("https://pypi.org/simple?x=1", "query"),
+            ("https://pypi.org/simple#x", "query"),
+            ("--extra-index-url https://x/simple", "pip option"),
+            ("https://pypi.org/ simple", "white space"),
+        ];
+        for (url, expected) in cases {
+            let Err(p) = index_url(url) else {
+                panic!("{url} accepted")
+            };
+            assert!(
+                p.message.contains(expected) || p.help.contains(expected),
+                "{url}: {p:?}"
+            );
+        }
+        let Err(p) = index_url("https://user:s3cret@pypi.example.org/simple") else {
+            panic!("credentials accepted")
+        };
+        assert!(p.message.contains("credentials"), "{p:?}");
+        assert!(
+            !p.message.contains("s3cret") && !p.help.contains("s3cret"),
+            "{p:?}"
+        );
+        assert!(p.help.contains("~/.netrc"), "{p:?}");
+        assert!(
+            p.help.contains("\"https://pypi.example.org/simple\""),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn project_names() {
+        assert_eq!(project_name("torch"), Ok("torch".to_owned()));
+        assert_eq!(
+            project_name("Typing__Extensions"),
+            Ok("typing-extensions".to_owned())
+        );
+        assert_eq!(
+            project_name("zope.interface"),
+            Ok("zope-interface".to_owned())
+        );
+        for (bad, help) in [
+            ("", "letters"),
+            ("-torch", "letters"),
+            ("torch,torchvision", "spaces"),
+            ("torch==2.7", "not requirements"),
+            ("é", "letters"),
+        ] {
+            let Err(p) = project_name(bad) else {
+                panic!("{bad} accepted")
+            };
+            assert!(p.help.contains(help), "{bad}: {p:?}");
+        }
     }
 }
