@@ -206,6 +206,32 @@ fn debian_python_recipe_uses_the_trixie_fragment() {
     );
 }
 
+#[test]
+fn python_numpy_recipe_installs_wheels_above_debian_python() {
+    let spec = match recipe::load(&workspace_root().join("recipes/python-numpy.kdl")) {
+        Ok(spec) => spec,
+        Err(e) => panic!("{}", render(&e)),
+    };
+    assert_eq!(spec.name, "python-numpy");
+    assert!(spec.debian.is_some(), "Python comes from Debian");
+    let layers: Vec<&str> = spec.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(layers, ["system", "python"]);
+    assert_eq!(
+        spec.layers[1].items,
+        [LayerItem::Pypi {
+            requirements: vec!["numpy".into(), "requests".into()]
+        }]
+    );
+    // No `pypi` block: the default index, into the system site.
+    let Some(pypi) = &spec.pypi else {
+        panic!("no pypi source: {spec:#?}")
+    };
+    let urls: Vec<&str> = pypi.indexes.iter().map(|i| i.url.as_str()).collect();
+    assert_eq!(urls, [recipe::DEFAULT_PYPI_INDEX]);
+    assert_eq!(pypi.prefix, None);
+    assert_eq!(spec.config.cmd, Some(vec!["python3".to_owned()]));
+}
+
 /// Reads paths relative to the workspace root and names them as given, so that
 /// diagnostics (an unreadable include included) never show a machine's paths.
 struct Rooted(PathBuf);
