@@ -61,9 +61,36 @@ pub struct HttpTransport {
     agent: ureq::Agent,
 }
 
+/// The trusted roots: the system's CA bundle (`SSL_CERT_FILE`, else Debian's
+/// `/etc/ssl/certs/ca-certificates.crt`), so TLS-inspecting proxies whose CA the host trusts
+/// work as they do for curl and pip; the built-in webpki roots when there is no bundle.
+fn root_certs() -> ureq::tls::RootCerts {
+    let path = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
+    let Ok(pem) = std::fs::read(&path) else {
+        return ureq::tls::RootCerts::WebPki;
+    };
+    let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        ureq::tls::RootCerts::WebPki
+    } else {
+        ureq::tls::RootCerts::from(certs)
+    }
+}
+
 impl Default for HttpTransport {
     fn default() -> Self {
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(root_certs())
+            .build();
         let config = ureq::Agent::config_builder()
+            .tls_config(tls)
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_recv_body(Some(Duration::from_secs(300)))
