@@ -20,6 +20,7 @@ use crate::debian::install::{self, Extractor};
 use crate::exec::{Outcome, execute};
 use crate::fetch::{Download, Fetcher};
 use crate::graph::{BuildGraph, NodeKind, build_graph};
+use crate::layer::build::Materializer;
 use crate::layer::build::Provenance;
 use crate::layer::files::item_entries;
 use crate::layer::plan::ItemEntries;
@@ -28,7 +29,8 @@ use crate::lock::{Lock, LockedDeb, LockedWheel};
 use crate::oci::json::{
     self, CONFIG_MEDIA_TYPE, Descriptor, LayerRef, MANIFEST_MEDIA_TYPE, to_canonical,
 };
-use crate::pypi::wheel::{Scheme, install_wheel_to};
+use crate::pypi::install::WheelExtractor;
+use crate::pypi::wheel::Scheme;
 use crate::recipe::ImageSpec;
 use crate::recipe::LayerItem;
 use crate::report::Reporter;
@@ -84,8 +86,25 @@ pub struct Plan {
     /// Input nodes the image keeps alive through `store gc` (package listings, which
     /// reference the downloaded `.deb`s), so a kept image rebuilds without downloading.
     pub inputs: Vec<NodeId>,
-    /// Large wheel members unpacked for this build (removed with the plan).
+    /// Wheels installed for this build (removed with the plan).
     pub scratch: Option<Arc<tempfile::TempDir>>,
+    /// Installs wheels whose fragments are not stored yet.
+    pub wheels: Option<Arc<WheelExtractor>>,
+}
+
+/// Extracts `.deb`s or installs wheels, whichever the archive is.
+struct Archives<'a> {
+    debs: &'a Extractor,
+    wheels: Option<&'a WheelExtractor>,
+}
+
+impl Materializer for Archives<'_> {
+    fn materialize(&self, archive: &Digest) -> Result<std::path::PathBuf, LayerError> {
+        match self.wheels {
+            Some(w) if w.knows(archive) => w.materialize(archive),
+            _ => self.debs.materialize(archive),
+        }
+    }
 }
 
 /// One built layer.
@@ -306,42 +325,38 @@ pub fn plan(
         Some(Arc::new(dir))
     };
     let mut wheel_items: BTreeMap<String, Vec<ItemEntries>> = BTreeMap::new();
-    if let Some(scratch) = &scratch {
-        let target =
-            crate::pin::python_target(&debs, spec).map_err(|e| BuildError::Wheel(e.to_string()))?;
-        let scheme = match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
-            Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
-            None => Scheme::debian_system(target.python),
-        };
-        let installed: Vec<(String, ItemEntries)> = pool.install(|| {
-            wheels
-                .par_iter()
-                .zip(&wheel_downloads)
-                .map(|(w, d)| {
-                    let file = store.open_blob(&d.sha256)?;
-                    let dir = scratch.path().join(&w.name);
-                    let iw = install_wheel_to(
-                        std::io::BufReader::new(file),
-                        &w.filename,
-                        &scheme,
-                        w.reason == "requested",
-                        Some(&dir),
-                    )
-                    .map_err(|e| BuildError::Wheel(e.to_string()))?;
-                    Ok((
-                        w.layer.clone(),
-                        ItemEntries {
-                            label: format!("wheel {} {}", w.name, w.version),
-                            entries: iw.entries,
-                        },
-                    ))
-                })
-                .collect::<Result<_, BuildError>>()
-        })?;
-        for (layer, item) in installed {
-            wheel_items.entry(layer).or_default().push(item);
+    let mut wheel_inputs = Vec::new();
+    let wheel_extractor = match &scratch {
+        None => None,
+        Some(scratch) => {
+            let target = crate::pin::python_target(&debs, spec)
+                .map_err(|e| BuildError::Wheel(e.to_string()))?;
+            let scheme = match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
+                Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
+                None => Scheme::debian_system(target.python),
+            };
+            for w in &wheels {
+                let digest = crate::pypi::install::wheel_digest(w).map_err(BuildError::Wheel)?;
+                wheel_inputs.push(crate::pypi::install::listing_id(
+                    &digest,
+                    &scheme,
+                    w.reason == "requested",
+                ));
+            }
+            let ex = WheelExtractor::new(store.clone(), scratch.path(), &wheels, scheme)
+                .map_err(BuildError::Wheel)?;
+            let installed: Vec<(String, ItemEntries)> = pool.install(|| {
+                wheels
+                    .par_iter()
+                    .map(|w| Ok((w.layer.clone(), ex.item(w).map_err(BuildError::Wheel)?)))
+                    .collect::<Result<_, BuildError>>()
+            })?;
+            for (layer, item) in installed {
+                wheel_items.entry(layer).or_default().push(item);
+            }
+            Some(Arc::new(ex))
         }
-    }
+    };
     let layer_names: Vec<String> = spec.layers.iter().map(|l| l.name.clone()).collect();
     let users = spec
         .debian
@@ -454,8 +469,9 @@ pub fn plan(
         layers,
         graph,
         archives: extractor,
-        inputs,
+        inputs: inputs.into_iter().chain(wheel_inputs).collect(),
         scratch,
+        wheels: wheel_extractor,
     })
 }
 
@@ -507,7 +523,10 @@ pub fn build_plan(
                     plan.compression,
                     plan.mtime,
                     workers,
-                    plan.archives.as_ref(),
+                    &Archives {
+                        debs: plan.archives.as_ref(),
+                        wheels: plan.wheels.as_deref(),
+                    },
                     &progress,
                 )?;
                 reporter.layer_finished(&lp.name, &output, provenance);

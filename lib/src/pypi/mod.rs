@@ -9,6 +9,7 @@
 pub mod client;
 pub mod filename;
 pub mod index;
+pub mod install;
 pub mod metadata;
 pub mod resolve;
 pub mod target;
