@@ -1553,3 +1553,139 @@ fn serve(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
     while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// HTTP for package indexes
+
+impl FixtureServer {
+    /// Serves `root` like [`FixtureServer::start`], and also as a package index does: a
+    /// request for a directory (`/simple/foo/`, with or without the slash) gets its
+    /// `index.json`, else its `index.html`; `.json` files are sent as
+    /// `application/vnd.pypi.simple.v1+json` (PEP 691), `.html` files as `text/html`
+    /// (PEP 503), everything else as `application/octet-stream`. Hits count the path as
+    /// requested (`/simple/foo/`), so a Debian repository and a simple index can share one
+    /// server (`root/debian/…`, `root/simple/…`).
+    #[must_use]
+    pub fn start_index(root: &Path) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(ServerState {
+            root: root.to_path_buf(),
+            hits: Mutex::new(BTreeMap::new()),
+            log: Mutex::new(Vec::new()),
+            faults: Mutex::new(Vec::new()),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let state = Arc::clone(&state);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let state = Arc::clone(&state);
+                    std::thread::spawn(move || {
+                        let _ = serve_index(&state, conn);
+                    });
+                }
+            })
+        };
+        Self {
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// The file a request names under `root`: the file itself, or a directory's `index.json`
+/// or `index.html`; `None` for anything else or a path that leaves the root.
+fn index_file(root: &Path, path: &str) -> Option<PathBuf> {
+    let rel = Path::new(path.trim_start_matches('/'));
+    let safe = path.starts_with('/')
+        && rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !safe {
+        return None;
+    }
+    let p = root.join(rel);
+    if p.is_file() {
+        return Some(p);
+    }
+    if p.is_dir() {
+        return ["index.json", "index.html"]
+            .iter()
+            .map(|n| p.join(n))
+            .find(|f| f.is_file());
+    }
+    None
+}
+
+fn serve_index(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("");
+    let raw_path = target.split(['?', '#']).next().unwrap_or("");
+    let path = percent_decode(raw_path).unwrap_or_else(|| raw_path.to_string());
+    *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    state.log.lock().unwrap().push(format!("{method} {path}"));
+
+    let injected = {
+        let mut faults = state.faults.lock().unwrap();
+        faults
+            .iter_mut()
+            .find(|f| f.remaining > 0 && path.ends_with(&f.suffix))
+            .map(|f| {
+                f.remaining -= 1;
+                f.status
+            })
+    };
+    let octet = "application/octet-stream";
+    let (status, content_type, body): (u16, &str, Vec<u8>) = if let Some(status) = injected {
+        (
+            status,
+            octet,
+            format!("injected fault {status}\n").into_bytes(),
+        )
+    } else if method != "GET" && method != "HEAD" {
+        (405, octet, b"method not allowed\n".to_vec())
+    } else if let Some(file) = index_file(&state.root, &path) {
+        let ct = match file.extension().and_then(|e| e.to_str()) {
+            Some("json") => "application/vnd.pypi.simple.v1+json",
+            Some("html") => "text/html",
+            _ => octet,
+        };
+        (200, ct, std::fs::read(&file)?)
+    } else {
+        (404, octet, b"not found\n".to_vec())
+    };
+    let mut conn = reader.into_inner();
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
+        reason(status),
+        body.len()
+    );
+    conn.write_all(head.as_bytes())?;
+    if method != "HEAD" {
+        conn.write_all(&body)?;
+    }
+    conn.flush()?;
+    let _ = conn.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 512];
+    while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
+    Ok(())
+}
