@@ -14,6 +14,8 @@ mod debian_live;
 mod debian_offline;
 /// The offline Debian repository generator: real .debs, signed repos, the fixture server.
 mod debrepo;
+/// Live PyPI and Debian: python-numpy locked, built twice, its wheels imported and run.
+mod pypi_live;
 /// Python images end to end against an offline Debian repository and simple index.
 mod pypi_offline;
 /// Build twice under different conditions: identical digests.
