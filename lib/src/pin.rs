@@ -397,6 +397,13 @@ fn resolve_wheels(
         .iter()
         .filter_map(|(k, v)| Version::from_str(v).ok().map(|v| (k.clone(), v)))
         .collect();
+    prefetch(
+        &client,
+        layers
+            .iter()
+            .flat_map(|(_, reqs)| reqs.iter().map(|r| r.name.to_string()))
+            .collect(),
+    );
     let req = PyRequest {
         layers,
         env: &env,
@@ -445,4 +452,46 @@ fn resolve_wheels(
         });
     }
     Ok(wheels)
+}
+
+/// Warms the client's caches concurrently: the project pages and newest usable metadata of
+/// `names`, then of their unconditional dependencies (two rounds). The resolver asks one
+/// question at a time; most of its answers are then already here. Errors are left for the
+/// resolver to report.
+fn prefetch(client: &PypiClient<'_>, names: Vec<String>) {
+    use crate::pypi::resolve::Provider;
+    use rayon::prelude::*;
+    // Network-bound: more requests in flight than cores.
+    let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(8).build() else {
+        return;
+    };
+    let mut round = names;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..2 {
+        round.retain(|n| seen.insert(crate::pypi::filename::normalize_name(n)));
+        let next: Vec<String> = pool.install(|| {
+            round
+                .par_iter()
+                .flat_map_iter(|name| {
+                    let newest = client.versions(name).ok().and_then(|vs| {
+                        vs.into_iter()
+                            .filter(|c| c.has_wheel && !c.yanked && !c.version.any_prerelease())
+                            .map(|c| c.version)
+                            .max()
+                    });
+                    newest
+                        .and_then(|v| client.metadata(name, &v).ok())
+                        .map(|m| {
+                            m.requires_dist
+                                .iter()
+                                .filter(|r| r.marker.is_true())
+                                .map(|r| r.name.to_string())
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        });
+        round = next;
+    }
 }

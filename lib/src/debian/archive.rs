@@ -6,6 +6,7 @@
 use std::io::Read;
 
 use composer_store::{Digest, Store};
+use rayon::prelude::*;
 
 use super::index::IndexPackage;
 use super::{control, pgp, release};
@@ -137,72 +138,93 @@ pub fn load_index(
     now: i64,
 ) -> Result<Vec<IndexPackage>, ArchiveError> {
     let keys = keyring(src)?;
+    // Suites are fetched and verified in parallel; results keep recipe order.
+    let suites: Vec<(&DebianArchive, &String)> = src
+        .archives
+        .iter()
+        .flat_map(|a| a.suites.iter().map(move |s| (a, s)))
+        .collect();
+    let per_suite: Vec<Vec<IndexPackage>> = suites
+        .par_iter()
+        .map(|(archive, suite)| load_suite(fetcher, store, src, &keys, archive, suite, arch, now))
+        .collect::<Result<_, _>>()?;
+    Ok(per_suite.into_iter().flatten().collect())
+}
+
+/// One suite: InRelease verified, then each component's Packages.xz.
+#[allow(clippy::too_many_arguments)]
+fn load_suite(
+    fetcher: &Fetcher,
+    store: &Store,
+    src: &DebianSource,
+    keys: &[u8],
+    archive: &DebianArchive,
+    suite: &str,
+    arch: &str,
+    now: i64,
+) -> Result<Vec<IndexPackage>, ArchiveError> {
+    let base = effective_url(archive, src.snapshot.as_deref());
     let mut all = Vec::new();
-    for archive in &src.archives {
-        let base = effective_url(archive, src.snapshot.as_deref());
-        for suite in &archive.suites {
-            let url = format!("{base}/dists/{suite}/InRelease");
-            let inrelease =
-                fetcher.get_bytes(&format!("InRelease of {suite}"), &url, MAX_INRELEASE)?;
-            let payload = pgp::verify_inrelease(&inrelease, &keys, now).map_err(|source| {
-                ArchiveError::Signature {
-                    url: url.clone(),
-                    source,
-                }
-            })?;
-            let text = String::from_utf8_lossy(&payload);
-            let rel = release::parse_release(&text).map_err(|source| ArchiveError::Release {
+    let url = format!("{base}/dists/{suite}/InRelease");
+    let inrelease = fetcher.get_bytes(&format!("InRelease of {suite}"), &url, MAX_INRELEASE)?;
+    let payload =
+        pgp::verify_inrelease(&inrelease, keys, now).map_err(|source| ArchiveError::Signature {
+            url: url.clone(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&payload);
+    let rel = release::parse_release(&text).map_err(|source| ArchiveError::Release {
+        url: url.clone(),
+        source,
+    })?;
+    if src.snapshot.is_none() {
+        rel.check_valid_at(now)
+            .map_err(|source| ArchiveError::Release {
                 url: url.clone(),
                 source,
             })?;
-            if src.snapshot.is_none() {
-                rel.check_valid_at(now)
-                    .map_err(|source| ArchiveError::Release {
-                        url: url.clone(),
-                        source,
-                    })?;
-            }
-            store.put_blob_bytes(&inrelease)?;
-            for component in &archive.components {
-                let path = release::packages_path(component, arch, "xz");
-                let entry = rel
-                    .index_entry(&path)
-                    .ok_or_else(|| ArchiveError::MissingIndex {
-                        url: url.clone(),
-                        path: path.clone(),
-                    })?;
-                let sha256: Digest = format!("sha256:{}", entry.sha256).parse().map_err(|_| {
-                    ArchiveError::MissingIndex {
-                        url: url.clone(),
-                        path: path.clone(),
-                    }
+    }
+    store.put_blob_bytes(&inrelease)?;
+    for component in &archive.components {
+        let path = release::packages_path(component, arch, "xz");
+        let entry = rel
+            .index_entry(&path)
+            .ok_or_else(|| ArchiveError::MissingIndex {
+                url: url.clone(),
+                path: path.clone(),
+            })?;
+        let sha256: Digest =
+            format!("sha256:{}", entry.sha256)
+                .parse()
+                .map_err(|_| ArchiveError::MissingIndex {
+                    url: url.clone(),
+                    path: path.clone(),
                 })?;
-                let packages_url = format!("{base}/dists/{suite}/{path}");
-                fetcher.fetch_to_store(
-                    store,
-                    &Download {
-                        what: format!("{suite}/{component} Packages.xz"),
-                        url: packages_url.clone(),
-                        sha256: sha256.clone(),
-                        size: Some(entry.size),
-                    },
-                )?;
-                let blob = store.open_blob(&sha256)?;
-                let mut text = String::new();
-                liblzma::read::XzDecoder::new(blob)
-                    .read_to_string(&mut text)
-                    .map_err(|source| ArchiveError::Io {
-                        path: packages_url.clone(),
-                        source,
-                    })?;
-                let pkgs = control::packages_from_index(&text, suite, component, &archive.url)
-                    .map_err(|source| ArchiveError::Packages {
-                        url: packages_url.clone(),
-                        source,
-                    })?;
-                all.extend(pkgs);
-            }
-        }
+        let packages_url = format!("{base}/dists/{suite}/{path}");
+        fetcher.fetch_to_store(
+            store,
+            &Download {
+                what: format!("{suite}/{component} Packages.xz"),
+                url: packages_url.clone(),
+                sha256: sha256.clone(),
+                size: Some(entry.size),
+            },
+        )?;
+        let blob = store.open_blob(&sha256)?;
+        let mut text = String::new();
+        liblzma::read::XzDecoder::new(blob)
+            .read_to_string(&mut text)
+            .map_err(|source| ArchiveError::Io {
+                path: packages_url.clone(),
+                source,
+            })?;
+        let pkgs = control::packages_from_index(&text, suite, component, &archive.url).map_err(
+            |source| ArchiveError::Packages {
+                url: packages_url.clone(),
+                source,
+            },
+        )?;
+        all.extend(pkgs);
     }
     Ok(all)
 }
