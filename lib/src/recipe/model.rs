@@ -32,8 +32,9 @@ pub struct ImageSpec {
     pub config: RuntimeConfig,
     /// The Debian archives packages come from (`debian { … }`), if the recipe uses any.
     pub debian: Option<DebianSource>,
-    /// Where Python packages come from (`pypi { index … }`); `None` with `pypi` items means
-    /// the default index, <https://pypi.org/simple>.
+    /// Where Python packages come from (`pypi { index … }`). When layers have `pypi` items
+    /// and the recipe has no block, the loader fills in the default index,
+    /// <https://pypi.org/simple>; `None` only when nothing uses PyPI.
     pub pypi: Option<PypiSource>,
 }
 
