@@ -59,6 +59,7 @@ impl TransportError {
 /// HTTP(S) with rustls (ring) and the webpki roots; redirects followed; no proxy magic.
 pub struct HttpTransport {
     agent: ureq::Agent,
+    credentials: crate::auth::Credentials,
 }
 
 /// The trusted roots: the system's CA bundle (`SSL_CERT_FILE`, else Debian's
@@ -99,13 +100,18 @@ impl Default for HttpTransport {
             .build();
         Self {
             agent: ureq::Agent::new_with_config(config),
+            credentials: crate::auth::Credentials::from_env(),
         }
     }
 }
 
 impl Transport for HttpTransport {
     fn get_page(&self, url: &str, accept: &str) -> Result<(Body, String), TransportError> {
-        match self.agent.get(url).header("Accept", accept).call() {
+        let mut req = self.agent.get(url).header("Accept", accept);
+        if let Some(login) = self.credentials.for_url(url) {
+            req = req.header("Authorization", login.basic_header());
+        }
+        match req.call() {
             Ok(resp) => {
                 let content_type = resp
                     .headers()
@@ -123,7 +129,11 @@ impl Transport for HttpTransport {
     }
 
     fn get(&self, url: &str) -> Result<Body, TransportError> {
-        match self.agent.get(url).call() {
+        let mut req = self.agent.get(url);
+        if let Some(login) = self.credentials.for_url(url) {
+            req = req.header("Authorization", login.basic_header());
+        }
+        match req.call() {
             Ok(resp) => Ok(Box::new(
                 resp.into_body().into_with_config().limit(u64::MAX).reader(),
             )),

@@ -14,6 +14,7 @@
 //! and write the store and the output, [`exec`] runs the graph. The CLI (`compose`) only
 //! wires these public functions together; `examples/` shows a build without a recipe file.
 
+pub mod auth;
 pub mod build;
 pub mod debian;
 pub mod exec;

@@ -380,10 +380,13 @@ fn resolve_wheels(
         for item in &l.items {
             if let LayerItem::Pypi { requirements } = item {
                 for r in requirements {
-                    reqs.push(
-                        Requirement::from_str(r)
-                            .map_err(|e| PinError::Requirement(r.clone(), e.to_string()))?,
-                    );
+                    let req: Requirement = Requirement::from_str(r)
+                        .map_err(|e| PinError::Requirement(r.clone(), e.to_string()))?;
+                    // A marker the image cannot decide is an error, not a guess.
+                    if let Err(e) = target.evaluate(&req.marker, &[]) {
+                        return Err(PinError::Requirement(r.clone(), e.to_string()));
+                    }
+                    reqs.push(req);
                 }
             }
         }

@@ -331,6 +331,13 @@ impl Provider for PypiClient<'_> {
 
     fn requires(&self, name: &str, version: &Version) -> Result<Requires, ProviderError> {
         let m = self.metadata(name, version)?;
+        // A marker the image cannot decide (the running kernel's release/version) is an
+        // error, not a guess.
+        for r in &m.requires_dist {
+            if let Err(e) = self.target.evaluate(&r.marker, &[]) {
+                return Err(perr(format!("{name} {version} requires `{r}`, but {e}")));
+            }
+        }
         Ok(Requires {
             requires_dist: m.requires_dist.clone(),
             provides_extra: m.provides_extra.clone(),
