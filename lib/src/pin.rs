@@ -404,7 +404,10 @@ fn resolve_wheels(
         &client,
         layers
             .iter()
-            .flat_map(|(_, reqs)| reqs.iter().map(|r| r.name.to_string()))
+            .flat_map(|(_, reqs)| reqs.iter())
+            // A requirement whose marker is false for the image is never resolved.
+            .filter(|r| target.evaluate(&r.marker, &[]).unwrap_or(true))
+            .map(|r| r.name.to_string())
             .collect(),
     );
     let req = PyRequest {
