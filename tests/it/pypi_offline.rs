@@ -708,6 +708,52 @@ fn lock_reads_pep_658_metadata_and_never_downloads_a_wheel() {
 }
 
 #[test]
+fn without_pep_658_metadata_lock_reads_the_verified_wheel_once() {
+    let a = WheelSpec::new("alpha", "1.0").requires("beta");
+    let b = WheelSpec::new("beta", "2.0");
+    let fx = Fx::new(&[("alpha", vec![whl(&a)]), ("beta", vec![whl(&b)])]);
+    // alpha's page no longer offers its metadata file, and the file is gone.
+    let page = fx.path("www/simple-json/alpha/index.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&page).unwrap()).unwrap();
+    for f in json["files"].as_array_mut().unwrap() {
+        f["core-metadata"] = serde_json::json!(false);
+        f["dist-info-metadata"] = serde_json::json!(false);
+    }
+    write(&page, serde_json::to_vec_pretty(&json).unwrap());
+    std::fs::remove_file(fx.path(&format!("www/files/{}.metadata", a.filename()))).unwrap();
+
+    let recipe = fx.recipe_with(
+        "r",
+        "simple-json",
+        "linux/amd64",
+        &python_layer("python", "system", &["alpha"]),
+    );
+    fx.lock(&recipe);
+    // alpha's dependency was read from the wheel itself.
+    assert_eq!(versions(&recipe)["beta"], "2.0");
+    assert_eq!(fx.server.hits(&format!("files/{}", a.filename())), 1);
+    assert_eq!(
+        fx.server.hits(&format!("files/{}.metadata", a.filename())),
+        0
+    );
+    assert_eq!(
+        fx.server.hits(&format!("files/{}.metadata", b.filename())),
+        1
+    );
+    // The build finds that wheel in the store.
+    fx.server.reset_hits();
+    fx.build(&recipe, "o");
+    let fetched: Vec<String> = fx
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET /files/"))
+        .collect();
+    assert_eq!(fetched, [format!("GET /files/{}", b.filename())]);
+}
+
+#[test]
 fn each_wheel_goes_to_the_lowest_layer_that_pulls_it() {
     let fx = Fx::new(&[
         (
@@ -884,6 +930,40 @@ fn a_wheel_with_a_path_outside_its_root_fails_the_build_naming_it() {
     let out = fx.build_err(&recipe, "o");
     assert_mentions(&out, &["evil-1.0-py3-none-any.whl", "../evil.py"]);
     assert!(!fx.path("o").exists());
+}
+
+#[test]
+fn a_wheel_that_no_longer_matches_the_lock_fails_the_build_naming_it_and_both_hashes() {
+    let spec = WheelSpec::new("alpha", "1.0");
+    let fx = Fx::new(&[("alpha", vec![whl(&spec)])]);
+    // The JSON index gives sizes, so lock downloads no wheel (the HTML one would have put
+    // the wheel, verified, into the store).
+    let recipe = fx.recipe_with(
+        "r",
+        "simple-json",
+        "linux/amd64",
+        &python_layer("python", "system", &["alpha"]),
+    );
+    fx.lock(&recipe);
+    let expected = wheels(&recipe)["alpha"].sha256.clone();
+    // The index now serves other bytes of the same size under the same name.
+    let mut other = build_wheel(&spec).1;
+    let mid = other.len() / 2;
+    other[mid] ^= 0x55;
+    std::fs::write(fx.path(&format!("www/files/{}", spec.filename())), &other).unwrap();
+    let out = fx.build_err(&recipe, "o");
+    assert_mentions(
+        &out,
+        &[
+            "alpha 1.0",
+            &fx.url(&format!("files/{}", spec.filename())),
+            &format!("expected sha256:{expected}"),
+            &format!("got sha256:{}", sha256_hex(&other)),
+        ],
+    );
+    assert!(!fx.path("o").exists());
+    let v = run_ok(compose(&fx.store()).args(["store", "verify"]));
+    assert!(v.contains(": 0 problems"), "{v}");
 }
 
 #[test]
