@@ -178,7 +178,7 @@ pub enum PyResolveError {
     NoVersions {
         /// Normalized project name.
         name: String,
-        /// Why, e.g. `only a source distribution, no wheel compatible with the image: 1.0`.
+        /// Why, e.g. `no wheel compatible with the image (only a source distribution, …): 1.0`.
         reason: String,
     },
     /// The provider failed.
@@ -621,7 +621,7 @@ impl Solver<'_> {
     }
 
     /// Exclusions grouped by reason, highest versions first:
-    /// `only a source distribution, …: 2.0, 1.0; yanked, …: 1.5`.
+    /// `no wheel compatible with the image (…): 2.0, 1.0; yanked, …: 1.5`.
     fn describe(&self, excluded: &[(Version, Exclusion)]) -> String {
         let mut groups: Vec<(&Exclusion, Vec<&Version>)> = Vec::new();
         for (v, e) in excluded {
@@ -640,7 +640,7 @@ impl Solver<'_> {
                         self.python
                     ),
                     Exclusion::NoWheel => format!(
-                        "only a source distribution, no wheel compatible with the image: {vs}"
+                        "no wheel compatible with the image (only a source distribution, or wheels for another platform, glibc or Python): {vs}"
                     ),
                     Exclusion::Yanked => {
                         format!("yanked, and no requirement pins it with ==: {vs}")
@@ -1524,19 +1524,21 @@ mod tests {
         assert!(matches!(&err, PyResolveError::NoVersions { name, .. } if name == "bar"));
         assert_eq!(
             err.to_string(),
-            "no usable version of `bar`: only a source distribution, no wheel compatible with \
-             the image: 1.0"
+            "no usable version of `bar`: no wheel compatible with the image (only a source \
+             distribution, or wheels for another platform, glibc or Python): 1.0"
         );
         let err = run(&index, &["foo==2.0"]).unwrap_err();
         assert!(
-            err.to_string().contains("only a source distribution"),
+            err.to_string()
+                .contains("no wheel compatible with the image"),
             "{err}"
         );
 
         // Deeper in the graph, the report says why.
         let report = no_solution(run(&index, &["baz"]).unwrap_err());
         assert!(
-            report.contains("there is no usable version of bar (only a source distribution"),
+            report
+                .contains("there is no usable version of bar (no wheel compatible with the image"),
             "{report}"
         );
         assert!(report.contains("baz depends on bar"), "{report}");
@@ -1554,8 +1556,8 @@ mod tests {
         let report = no_solution(run(&index, &["foo"]).unwrap_err());
         assert_eq!(
             report.lines().next().unwrap(),
-            "Because there is no usable version of foo (only a source distribution, no wheel \
-             compatible with the image: 2.0; yanked, and no requirement pins it with ==: 1.1; \
+            "Because there is no usable version of foo (no wheel compatible with the image (only \
+             a source distribution, or wheels for another platform, glibc or Python): 2.0; yanked, and no requirement pins it with ==: 1.1; \
              Requires-Python >=3.14 excludes the image's Python 3.13.5: 1.0) and layer app \
              requires foo, layer app cannot be satisfied."
         );
