@@ -14,8 +14,9 @@ use super::deb::{DebEntry, DebError, DebListing, PathMap, extract_deb};
 use super::synth::{self, InstalledPackage, SynthInput};
 use crate::layer::LayerError;
 use crate::layer::build::Materializer;
+use crate::layer::listing::StoredEntry;
 use crate::layer::plan::{Content, ItemEntries, PlannedEntry};
-use crate::layer::tar::{EntryKind, Header};
+use crate::layer::tar::EntryKind;
 use crate::lock::LockedDeb;
 use crate::recipe::UserSpec;
 
@@ -82,49 +83,12 @@ struct StoredListing {
     entries: Vec<StoredEntry>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredEntry {
-    path: String,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    kind: char,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    size: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    target: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    blake3: Option<String>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 impl StoredListing {
     fn from_listing(l: &DebListing) -> Self {
         let entries = l
             .entries
             .iter()
-            .map(|e| {
-                let h = &e.header;
-                let (kind, size, target) = match &h.kind {
-                    EntryKind::Dir => ('d', 0, None),
-                    EntryKind::File { size } => ('f', *size, None),
-                    EntryKind::Symlink { target } => ('l', 0, Some(target.clone())),
-                    EntryKind::HardLink { target } => ('h', 0, Some(target.clone())),
-                };
-                StoredEntry {
-                    path: h.path.clone(),
-                    mode: h.mode,
-                    uid: h.uid,
-                    gid: h.gid,
-                    kind,
-                    size,
-                    target,
-                    blake3: (kind == 'f').then(|| hex::encode(e.content_hash)),
-                }
-            })
+            .map(|e| StoredEntry::new(&e.header, &e.content_hash))
             .collect();
         Self {
             control: l.control.clone(),
@@ -134,37 +98,17 @@ impl StoredListing {
     }
 
     fn into_listing(self, package: &str) -> Result<DebListing, InstallError> {
-        let bad = |reason: String| InstallError::Listing {
-            package: package.into(),
-            reason,
-        };
         let mut entries = Vec::with_capacity(self.entries.len());
         for e in self.entries {
-            let kind = match (e.kind, e.target) {
-                ('d', _) => EntryKind::Dir,
-                ('f', _) => EntryKind::File { size: e.size },
-                ('l', Some(target)) => EntryKind::Symlink { target },
-                ('h', Some(target)) => EntryKind::HardLink { target },
-                (k, _) => return Err(bad(format!("unknown entry kind {k:?} for {}", e.path))),
-            };
-            let mut content_hash = [0u8; 32];
-            if let Some(h) = e.blake3 {
-                let bytes = hex::decode(&h).map_err(|err| bad(err.to_string()))?;
-                if bytes.len() != 32 {
-                    return Err(bad(format!("bad hash for {}", e.path)));
-                }
-                content_hash.copy_from_slice(&bytes);
-            }
+            let (header, content_hash) = e.decode().map_err(|reason| InstallError::Listing {
+                package: package.into(),
+                reason,
+            })?;
+            let data_path = header.path.clone();
             entries.push(DebEntry {
-                header: Header {
-                    path: e.path.clone(),
-                    mode: e.mode,
-                    uid: e.uid,
-                    gid: e.gid,
-                    kind,
-                },
+                header,
                 content_hash,
-                data_path: e.path,
+                data_path,
             });
         }
         Ok(DebListing {

@@ -17,6 +17,7 @@
 pub mod build;
 pub mod compress;
 pub mod files;
+pub mod listing;
 pub mod plan;
 pub mod tar;
 

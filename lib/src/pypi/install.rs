@@ -9,17 +9,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use composer_store::{Digest, NodeId, NodeKey, NodeRecord, Store};
-use serde::{Deserialize, Serialize};
 
 use super::wheel::{Scheme, install_wheel_to};
 use crate::layer::LayerError;
 use crate::layer::build::Materializer;
+use crate::layer::listing::StoredEntry;
 use crate::layer::plan::{Content, ItemEntries, PlannedEntry};
-use crate::layer::tar::{EntryKind, Header};
+use crate::layer::tar::EntryKind;
 use crate::lock::LockedWheel;
 
 /// Bumped when the installer's output or the listing format changes.
-pub const WHEEL_LISTING_VERSION: u32 = 1;
+pub const WHEEL_LISTING_VERSION: u32 = 2;
 
 /// The digest of a locked wheel.
 ///
@@ -46,19 +46,6 @@ pub fn listing_id(wheel: &Digest, scheme: &Scheme, requested: bool) -> NodeId {
         .str("scheme", &scheme_key(scheme))
         .u64("requested", u64::from(requested));
     k.finish()
-}
-
-#[derive(Serialize, Deserialize)]
-struct StoredEntry {
-    path: String,
-    mode: u32,
-    kind: char,
-    #[serde(default)]
-    size: u64,
-    #[serde(default)]
-    target: Option<String>,
-    #[serde(default)]
-    blake3: Option<String>,
 }
 
 /// A wheel installed into its scratch directory: the directory and the installer's entries.
@@ -186,7 +173,10 @@ impl WheelExtractor {
             return Ok(ItemEntries { label, entries });
         }
         let (_, entries) = self.install(&digest)?;
-        let stored: Vec<StoredEntry> = entries.iter().map(to_stored).collect();
+        let stored: Vec<StoredEntry> = entries
+            .iter()
+            .map(|e| StoredEntry::new(&e.header, &e.content_hash))
+            .collect();
         let json = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
         let (blob, _) = self.store.put_blob_bytes(&json).map_err(store_err)?;
         self.store
@@ -216,54 +206,17 @@ impl WheelExtractor {
     }
 }
 
-fn to_stored(e: &PlannedEntry) -> StoredEntry {
-    let (kind, size, target) = match &e.header.kind {
-        EntryKind::Dir => ('d', 0, None),
-        EntryKind::File { size } => ('f', *size, None),
-        EntryKind::Symlink { target } => ('l', 0, Some(target.clone())),
-        EntryKind::HardLink { target } => ('h', 0, Some(target.clone())),
-    };
-    StoredEntry {
-        path: e.header.path.clone(),
-        mode: e.header.mode,
-        kind,
-        size,
-        target,
-        blake3: (kind == 'f').then(|| hex::encode(e.content_hash)),
-    }
-}
-
 fn from_stored(e: StoredEntry, wheel: &Digest) -> Result<PlannedEntry, String> {
-    let kind = match (e.kind, e.target) {
-        ('d', _) => EntryKind::Dir,
-        ('f', _) => EntryKind::File { size: e.size },
-        ('l', Some(target)) => EntryKind::Symlink { target },
-        ('h', Some(target)) => EntryKind::HardLink { target },
-        (k, _) => return Err(format!("unknown entry kind {k:?} for {}", e.path)),
-    };
-    let mut content_hash = [0u8; 32];
-    if let Some(h) = e.blake3 {
-        let bytes = hex::decode(&h).map_err(|err| err.to_string())?;
-        if bytes.len() != 32 {
-            return Err(format!("bad hash for {}", e.path));
-        }
-        content_hash.copy_from_slice(&bytes);
-    }
-    let content = match kind {
+    let (header, content_hash) = e.decode()?;
+    let content = match header.kind {
         EntryKind::File { .. } => Content::Extracted {
             archive: wheel.clone(),
-            path: e.path.clone(),
+            path: header.path.clone(),
         },
         _ => Content::None,
     };
     Ok(PlannedEntry {
-        header: Header {
-            path: e.path,
-            mode: e.mode,
-            uid: 0,
-            gid: 0,
-            kind,
-        },
+        header,
         content,
         content_hash,
     })
