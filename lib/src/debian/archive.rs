@@ -210,23 +210,89 @@ fn load_suite(
                 size: Some(entry.size),
             },
         )?;
-        let blob = store.open_blob(&sha256)?;
-        let mut text = String::new();
-        liblzma::read::XzDecoder::new(blob)
-            .read_to_string(&mut text)
-            .map_err(|source| ArchiveError::Io {
-                path: packages_url.clone(),
-                source,
-            })?;
-        let pkgs = control::packages_from_index(&text, suite, component, &archive.url).map_err(
-            |source| ArchiveError::Packages {
-                url: packages_url.clone(),
-                source,
-            },
-        )?;
+        let pkgs = match cached_packages(store, &sha256, suite, component, &archive.url) {
+            Some(pkgs) => pkgs,
+            None => {
+                let blob = store.open_blob(&sha256)?;
+                let mut text = String::new();
+                liblzma::read::XzDecoder::new(blob)
+                    .read_to_string(&mut text)
+                    .map_err(|source| ArchiveError::Io {
+                        path: packages_url.clone(),
+                        source,
+                    })?;
+                let pkgs = control::packages_from_index(&text, suite, component, &archive.url)
+                    .map_err(|source| ArchiveError::Packages {
+                        url: packages_url.clone(),
+                        source,
+                    })?;
+                cache_packages(store, &sha256, suite, component, &archive.url, &pkgs)?;
+                pkgs
+            }
+        };
         all.extend(pkgs);
     }
     Ok(all)
+}
+
+/// Bumped when [`IndexPackage`] or the Packages parser changes.
+const PARSED_INDEX_VERSION: u32 = 1;
+
+/// The node caching the parsed records of one verified Packages.xz.
+fn parsed_index_id(
+    xz: &Digest,
+    suite: &str,
+    component: &str,
+    archive: &str,
+) -> composer_store::NodeId {
+    let mut k = composer_store::NodeKey::new("packages-index", PARSED_INDEX_VERSION);
+    k.digest("packages-xz", xz)
+        .str("suite", suite)
+        .str("component", component)
+        .str("archive", archive);
+    k.finish()
+}
+
+/// The parsed records of a Packages.xz seen before (re-parsing ~70k stanzas costs a second);
+/// `None` when not cached or unreadable (then the caller parses the verified file again).
+fn cached_packages(
+    store: &Store,
+    xz: &Digest,
+    suite: &str,
+    component: &str,
+    archive: &str,
+) -> Option<Vec<IndexPackage>> {
+    let rec = store
+        .get_node(&parsed_index_id(xz, suite, component, archive))
+        .ok()??;
+    let blob = rec.blobs.first()?;
+    let file = store.open_blob(blob).ok()?;
+    serde_json::from_reader(std::io::BufReader::new(file)).ok()
+}
+
+fn cache_packages(
+    store: &Store,
+    xz: &Digest,
+    suite: &str,
+    component: &str,
+    archive: &str,
+    pkgs: &[IndexPackage],
+) -> Result<(), ArchiveError> {
+    let json = serde_json::to_vec(pkgs).map_err(|e| ArchiveError::Io {
+        path: format!("{suite}/{component} index cache"),
+        source: std::io::Error::other(e),
+    })?;
+    let (blob, _) = store.put_blob_bytes(&json)?;
+    store.put_node(
+        &parsed_index_id(xz, suite, component, archive),
+        &composer_store::NodeRecord {
+            kind: "packages-index".into(),
+            blobs: vec![blob, xz.clone()],
+            children: vec![],
+            meta: serde_json::json!({ "suite": suite, "component": component, "packages": pkgs.len() }),
+        },
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
