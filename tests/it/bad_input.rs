@@ -47,21 +47,9 @@ fn running_as_root() -> bool {
 fn missing_local_file_names_the_path() {
     let demo = Demo::new();
     let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
-    run_ok(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("ok")),
-    );
+    run_ok(demo.build(&t.path().join("ok")));
     std::fs::remove_file(src.join("app/run.sh")).unwrap();
-    let out = run_err(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("o")),
-    );
+    let out = run_err(demo.build(&t.path().join("o")));
     let err = stderr(&out);
     assert!(
         err.contains(&src.join("app/run.sh").display().to_string()),

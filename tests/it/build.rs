@@ -121,24 +121,10 @@ fn demo_image_has_normalized_entries_and_correct_digests() {
 #[test]
 fn changing_one_file_rebuilds_only_its_fragment() {
     let demo = Demo::new();
-    let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
-    let first = run_ok(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("o1"))
-            .arg("--json"),
-    );
+    let (t, src) = (&demo.dir, &demo.src);
+    let first = run_ok(demo.build(&t.path().join("o1")).arg("--json"));
     std::fs::write(src.join("app/run.sh"), "#!/bin/sh\necho changed\n").unwrap();
-    let second = run_ok(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("o2"))
-            .arg("--json"),
-    );
+    let second = run_ok(demo.build(&t.path().join("o2")).arg("--json"));
     let (a, b): (serde_json::Value, serde_json::Value) = (
         serde_json::from_str(&first).unwrap(),
         serde_json::from_str(&second).unwrap(),
@@ -157,13 +143,7 @@ fn changing_one_file_rebuilds_only_its_fragment() {
 fn archives_hold_the_same_image() {
     let demo = Demo::new();
     let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
-    let layout_digest = run_ok(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("dir")),
-    );
+    let layout_digest = run_ok(demo.build(&t.path().join("dir")));
     let oci = t.path().join("demo-oci.tar");
     let d2 = run_ok(
         compose(store)

@@ -2,35 +2,7 @@
 //! test time (mirrors move on), built twice into different stores, and the image's own
 //! `/usr/bin/python3` run in a chroot.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use composer_tests::*;
-
-/// Copies the recipe and its include into `dir` so the lock is written there, not in the repo.
-fn recipe_copy(dir: &Path) -> PathBuf {
-    let recipes = workspace().join("recipes");
-    std::fs::create_dir_all(dir.join("common")).unwrap();
-    std::fs::copy(
-        recipes.join("debian-python.kdl"),
-        dir.join("debian-python.kdl"),
-    )
-    .unwrap();
-    std::fs::copy(
-        recipes.join("common/debian-trixie.kdl"),
-        dir.join("common/debian-trixie.kdl"),
-    )
-    .unwrap();
-    dir.join("debian-python.kdl")
-}
-
-fn live_allowed() -> bool {
-    if std::env::var("COMPOSE_OFFLINE").is_ok_and(|v| v == "1") {
-        eprintln!("skipping: COMPOSE_OFFLINE=1");
-        return false;
-    }
-    true
-}
 
 #[test]
 fn debian_python_builds_reproducibly_and_its_python_runs() {
@@ -38,7 +10,7 @@ fn debian_python_builds_reproducibly_and_its_python_runs() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let recipe = recipe_copy(&t.path().join("recipe"));
+    let recipe = copy_recipe(&t.path().join("recipe"), "debian-python.kdl");
     // The lock is made now, from the live, signature-verified indexes.
     let locked = run_ok(compose(&t.path().join("store-a")).arg("lock").arg(&recipe));
     assert!(locked.contains("packages"), "{locked}");
@@ -107,30 +79,9 @@ fn debian_python_builds_reproducibly_and_its_python_runs() {
             .arg(&gz),
     );
     let bundle = t.path().join("bundle");
-    run_ok(
-        Command::new("umoci")
-            .args(["unpack", "--image"])
-            .arg(format!("{}:latest", gz.display()))
-            .arg(&bundle),
-    );
-    let rootfs = bundle.join("rootfs");
+    let rootfs = umoci_unpack(&gz, "latest", &bundle);
     let script = "import ssl, json, sqlite3; s = ssl.create_default_context().cert_store_stats(); print(s['x509_ca'])";
-    let out = Command::new("unshare")
-        .args(["--mount", "--pid", "--fork", "--net"])
-        .arg(format!("--mount-proc={}", rootfs.join("proc").display()))
-        .arg("chroot")
-        .arg(&rootfs)
-        .args(["/usr/bin/python3", "-c", script])
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LANG", "C.UTF-8")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python3 in the image failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cas: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let out = in_image_ok(&rootfs, &["/usr/bin/python3", "-c", script]);
+    let cas: u32 = out.trim().parse().unwrap();
     assert!(cas > 100, "only {cas} CA certificates");
 }

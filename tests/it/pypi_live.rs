@@ -5,26 +5,11 @@
 //! Skipped when `COMPOSE_OFFLINE=1`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use composer_tests::*;
 
 const RECIPE: &str = "python-numpy.kdl";
-
-/// Copies the recipe and its include into `dir` so the lock is written there, not in the repo.
-fn recipe_copy(dir: &Path) -> PathBuf {
-    let recipes = workspace().join("recipes");
-    std::fs::create_dir_all(dir.join("common")).unwrap();
-    std::fs::copy(recipes.join(RECIPE), dir.join(RECIPE))
-        .unwrap_or_else(|e| panic!("recipes/{RECIPE}: {e}"));
-    std::fs::copy(
-        recipes.join("common/debian-trixie.kdl"),
-        dir.join("common/debian-trixie.kdl"),
-    )
-    .unwrap();
-    dir.join(RECIPE)
-}
 
 /// The recipe text for `platform`: its `platform` node replaced, or one added to `image`.
 fn with_platform(text: &str, platform: &str) -> String {
@@ -39,14 +24,6 @@ fn with_platform(text: &str, platform: &str) -> String {
     let image = text.find("image \"").expect("the recipe has an image node");
     let brace = image + text[image..].find('{').expect("the image node has a block") + 1;
     format!("{}\n    {node}{}", &text[..brace], &text[brace..])
-}
-
-fn live_allowed() -> bool {
-    if std::env::var("COMPOSE_OFFLINE").is_ok_and(|v| v == "1") {
-        eprintln!("skipping: COMPOSE_OFFLINE=1");
-        return false;
-    }
-    true
 }
 
 /// PEP 503 normalization: runs of `-_.` become `-`, lowercase.
@@ -90,40 +67,13 @@ fn locked_wheels(recipe: &Path) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
-/// Runs `args` in the unpacked image with its own root, no network, a fresh /proc.
-fn in_image(rootfs: &Path, args: &[&str]) -> Output {
-    Command::new("unshare")
-        .args(["--mount", "--pid", "--fork", "--net"])
-        .arg(format!("--mount-proc={}", rootfs.join("proc").display()))
-        .arg("chroot")
-        .arg(rootfs)
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LANG", "C.UTF-8")
-        .output()
-        .unwrap()
-}
-
-fn in_image_ok(rootfs: &Path, args: &[&str]) -> String {
-    let out = in_image(rootfs, args);
-    assert!(
-        out.status.success(),
-        "{args:?} in the image failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn python_numpy_builds_reproducibly_and_its_wheels_import_and_run() {
     if !live_allowed() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let recipe = recipe_copy(&t.path().join("recipe"));
+    let recipe = copy_recipe(&t.path().join("recipe"), RECIPE);
     let store_a = t.path().join("store-a");
     run_ok(compose(&store_a).arg("lock").arg(&recipe));
     let lock_text = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
@@ -179,13 +129,7 @@ fn python_numpy_builds_reproducibly_and_its_wheels_import_and_run() {
             .arg(&gz),
     );
     let bundle = t.path().join("bundle");
-    run_ok(
-        Command::new("umoci")
-            .args(["unpack", "--image"])
-            .arg(format!("{}:latest", gz.display()))
-            .arg(&bundle),
-    );
-    let rootfs = bundle.join("rootfs");
+    let rootfs = umoci_unpack(&gz, "latest", &bundle);
 
     // The locked numpy imports, next to requests.
     let printed = in_image_ok(
@@ -267,7 +211,7 @@ fn python_numpy_for_arm64_locks_aarch64_wheels() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let recipe = recipe_copy(&t.path().join("recipe"));
+    let recipe = copy_recipe(&t.path().join("recipe"), RECIPE);
     let text = std::fs::read_to_string(&recipe).unwrap();
     write(&recipe, with_platform(&text, "linux/arm64"));
     run_ok(compose(&t.path().join("store")).arg("lock").arg(&recipe));

@@ -5,14 +5,8 @@ use composer_tests::*;
 #[test]
 fn verify_detects_and_quarantines_a_corrupt_fragment_and_the_next_build_repairs_it() {
     let demo = Demo::new();
-    let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
-    let first = run_ok(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("o1")),
-    );
+    let (t, store) = (&demo.dir, &demo.store);
+    let first = run_ok(demo.build(&t.path().join("o1")));
     // Flip a byte in the largest blob.
     let blobs = store.join("v1/blobs/sha256");
     let victim = std::fs::read_dir(&blobs)
@@ -35,13 +29,7 @@ fn verify_detects_and_quarantines_a_corrupt_fragment_and_the_next_build_repairs_
     assert!(text.contains("quarantined"), "{text}");
     assert!(!victim.exists());
     // Rebuilding repairs the store and gives the same image.
-    let again = run_ok(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("o2")),
-    );
+    let again = run_ok(demo.build(&t.path().join("o2")));
     assert_eq!(first, again);
     let v = run_ok(compose(store).args(["store", "verify"]));
     assert!(v.contains(": 0 problems"), "{v}");
@@ -51,21 +39,9 @@ fn verify_detects_and_quarantines_a_corrupt_fragment_and_the_next_build_repairs_
 fn gc_keeps_the_latest_image_and_removes_superseded_objects() {
     let demo = Demo::new();
     let (t, src, store) = (&demo.dir, &demo.src, &demo.store);
-    run_ok(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("o1")),
-    );
+    run_ok(demo.build(&t.path().join("o1")));
     std::fs::write(src.join("app/run.sh"), "#!/bin/sh\necho v2\n").unwrap();
-    let v2 = run_ok(
-        compose(store)
-            .arg("build")
-            .arg(src.join("demo.kdl"))
-            .arg("-o")
-            .arg(t.path().join("o2")),
-    );
+    let v2 = run_ok(demo.build(&t.path().join("o2")));
     let du: serde_json::Value =
         serde_json::from_str(&run_ok(compose(store).args(["store", "du", "--json"]))).unwrap();
     assert!(du["unreachable"]["count"].as_u64().unwrap() > 0, "{du}");

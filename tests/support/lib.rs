@@ -425,3 +425,72 @@ impl Default for Demo {
 }
 pub mod debrepo;
 pub mod wheels;
+
+/// Whether tests against the live Debian mirror and PyPI may run (`COMPOSE_OFFLINE=1` skips).
+#[must_use]
+pub fn live_allowed() -> bool {
+    if std::env::var("COMPOSE_OFFLINE").is_ok_and(|v| v == "1") {
+        eprintln!("skipping: COMPOSE_OFFLINE=1");
+        return false;
+    }
+    true
+}
+
+/// Copies `recipes/<name>` and the `common/debian-trixie.kdl` fragment it includes into
+/// `dir`, so a lock made by the test is written there, not in the repository.
+#[must_use]
+pub fn copy_recipe(dir: &Path, name: &str) -> PathBuf {
+    let recipes = workspace().join("recipes");
+    std::fs::create_dir_all(dir.join("common")).unwrap();
+    std::fs::copy(recipes.join(name), dir.join(name))
+        .unwrap_or_else(|e| panic!("recipes/{name}: {e}"));
+    std::fs::copy(
+        recipes.join("common/debian-trixie.kdl"),
+        dir.join("common/debian-trixie.kdl"),
+    )
+    .unwrap();
+    dir.join(name)
+}
+
+/// Unpacks `TAG` of a gzip-layered OCI layout with umoci (which checks blob digests and
+/// diff_ids) into `bundle`; returns the root file system.
+#[must_use]
+pub fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
+    run_ok(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:{tag}", layout.display()))
+            .arg(bundle),
+    );
+    bundle.join("rootfs")
+}
+
+/// Runs `args` in an unpacked image with its own root, no network and a fresh /proc.
+#[must_use]
+pub fn in_image(rootfs: &Path, args: &[&str]) -> Output {
+    Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "--net"])
+        .arg(format!("--mount-proc={}", rootfs.join("proc").display()))
+        .arg("chroot")
+        .arg(rootfs)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LANG", "C.UTF-8")
+        .output()
+        .unwrap()
+}
+
+/// [`in_image`], asserting success; returns stdout.
+#[must_use]
+pub fn in_image_ok(rootfs: &Path, args: &[&str]) -> String {
+    let out = in_image(rootfs, args);
+    assert!(
+        out.status.success(),
+        "{args:?} in the image failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
