@@ -23,6 +23,7 @@ pub mod graph;
 pub mod layer;
 pub mod lock;
 pub mod oci;
+pub mod once;
 pub mod pin;
 pub mod pypi;
 pub mod recipe;

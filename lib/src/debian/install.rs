@@ -3,9 +3,11 @@
 //! extraction only when the fragment is not stored yet, and the files maintainer scripts
 //! would have made ([`super::synth`]) placed in the layer of the package they belong to.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+
+use crate::once::OnceMap;
 
 use composer_store::{Digest, NodeKey, NodeRecord, Store};
 use serde::{Deserialize, Serialize};
@@ -182,7 +184,7 @@ pub struct Extractor {
     store: Store,
     labels: BTreeMap<Digest, String>,
     /// One cell per archive, so different archives extract in parallel and each only once.
-    cells: Mutex<HashMap<Digest, Arc<OnceLock<Extracted>>>>,
+    extracted: OnceMap<Digest, Extracted>,
 }
 
 /// An extraction: its directory (removed with the extractor) and the listing it produced.
@@ -209,7 +211,7 @@ impl Extractor {
         Ok(Self {
             store,
             labels,
-            cells: Mutex::new(HashMap::new()),
+            extracted: OnceMap::default(),
         })
     }
 
@@ -219,14 +221,7 @@ impl Extractor {
             path: self.store.blob_path(archive),
             source,
         };
-        let cell = {
-            let mut cells = self
-                .cells
-                .lock()
-                .map_err(|_| io(std::io::Error::other("extractor lock poisoned")))?;
-            Arc::clone(cells.entry(archive.clone()).or_default())
-        };
-        let done = cell.get_or_init(|| {
+        let done = self.extracted.get_or_init(archive, || {
             let label = self
                 .labels
                 .get(archive)
@@ -247,8 +242,8 @@ impl Extractor {
             Ok((Arc::new(dir), Arc::new(listing)))
         });
         match done {
-            Ok((dir, listing)) => Ok((dir.path().to_path_buf(), Arc::clone(listing))),
-            Err(e) => Err(io(std::io::Error::other(e.clone()))),
+            Ok((dir, listing)) => Ok((dir.path().to_path_buf(), listing)),
+            Err(e) => Err(io(std::io::Error::other(e))),
         }
     }
 

@@ -3,10 +3,12 @@
 //! a warm build reads no wheel at all; when a wheel's fragment must be (re)built, the wheel is
 //! installed into a scratch directory on demand ([`WheelExtractor`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+
+use crate::once::OnceMap;
 
 use composer_store::{Digest, NodeId, NodeKey, NodeRecord, Store};
 
@@ -49,7 +51,7 @@ pub fn listing_id(wheel: &Digest, scheme: &Scheme, requested: bool) -> NodeId {
 }
 
 /// A wheel installed into its scratch directory: the directory and the installer's entries.
-type Installed = Result<(PathBuf, Vec<PlannedEntry>), String>;
+type Installed = Result<(PathBuf, Arc<Vec<PlannedEntry>>), String>;
 
 /// Installs wheels on demand into scratch directories, for fragments not in the store yet.
 pub struct WheelExtractor {
@@ -57,7 +59,7 @@ pub struct WheelExtractor {
     scratch: PathBuf,
     wheels: BTreeMap<Digest, (String, bool)>,
     scheme: Scheme,
-    cells: Mutex<HashMap<Digest, Arc<OnceLock<Installed>>>>,
+    installed: OnceMap<Digest, Installed>,
 }
 
 impl std::fmt::Debug for WheelExtractor {
@@ -93,7 +95,7 @@ impl WheelExtractor {
             scratch: scratch.to_path_buf(),
             wheels,
             scheme,
-            cells: Mutex::new(HashMap::new()),
+            installed: OnceMap::default(),
         })
     }
 
@@ -105,15 +107,8 @@ impl WheelExtractor {
 
     /// Installs the wheel once: every file written below its own directory; returns that
     /// directory and the installer's entries.
-    fn install(&self, wheel: &Digest) -> Result<(PathBuf, Vec<PlannedEntry>), String> {
-        let cell = {
-            let mut cells = self
-                .cells
-                .lock()
-                .map_err(|_| "wheel extractor lock poisoned".to_string())?;
-            Arc::clone(cells.entry(wheel.clone()).or_default())
-        };
-        cell.get_or_init(|| {
+    fn install(&self, wheel: &Digest) -> Installed {
+        self.installed.get_or_init(wheel, || {
             let (filename, requested) = self
                 .wheels
                 .get(wheel)
@@ -142,9 +137,8 @@ impl WheelExtractor {
                         .map_err(|err| format!("{}: {err}", path.display()))?;
                 }
             }
-            Ok((dir, iw.entries))
+            Ok((dir, Arc::new(iw.entries)))
         })
-        .clone()
     }
 
     /// The wheel's entries for its layer: from the cached listing, or by installing it now
@@ -191,15 +185,17 @@ impl WheelExtractor {
             )
             .map_err(store_err)?;
         let entries = entries
-            .into_iter()
-            .map(|mut e| {
-                if matches!(e.header.kind, EntryKind::File { .. }) {
-                    e.content = Content::Extracted {
+            .iter()
+            .map(|e| PlannedEntry {
+                header: e.header.clone(),
+                content: match e.header.kind {
+                    EntryKind::File { .. } => Content::Extracted {
                         archive: digest.clone(),
                         path: e.header.path.clone(),
-                    };
-                }
-                e
+                    },
+                    _ => e.content.clone(),
+                },
+                content_hash: e.content_hash,
             })
             .collect();
         Ok(ItemEntries { label, entries })
