@@ -106,23 +106,14 @@ fn write_layout(store: &Store, image: &BuiltImage, dir: &Path) -> Result<(), Exp
     }
     let blobs = dir.join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs).map_err(ioe(&blobs))?;
-    let mut wanted = BTreeSet::new();
-    for layer in &image.layers {
-        wanted.insert(layer.output.digest.hex().to_string());
-        put_blob(&blobs, &layer.output.digest, layer.output.size, |w| {
-            copy_layer_blob(store, &layer.output, w).map(|_| ())
-        })?;
-    }
-    for (digest, bytes) in [
-        (&image.config_digest, &image.config),
-        (&image.manifest_digest, &image.manifest),
-    ] {
-        wanted.insert(digest.hex().to_string());
-        put_blob(&blobs, digest, bytes.len() as u64, |w| {
-            w.write_all(bytes).map_err(|source| LayerError::Io {
-                path: blobs.join(digest.hex()),
-                source,
-            })
+    let wanted: BTreeSet<String> = image_blobs(image)
+        .iter()
+        .map(|b| b.digest.hex().to_string())
+        .collect();
+    for blob in image_blobs(image) {
+        let dest = blobs.join(blob.digest.hex());
+        put_blob(&blobs, blob.digest, blob.size, |w| {
+            blob.write(store, w, &dest)
         })?;
     }
     replace_file(&dir.join("oci-layout"), OCI_LAYOUT)?;
@@ -136,6 +127,53 @@ fn write_layout(store: &Store, image: &BuiltImage, dir: &Path) -> Result<(), Exp
         }
     }
     Ok(())
+}
+
+/// One blob of an image: a layer (the concatenation of its stored fragments) or a JSON
+/// document held in memory.
+struct ImageBlob<'a> {
+    digest: &'a Digest,
+    size: u64,
+    layer: Option<&'a crate::layer::LayerOutput>,
+    bytes: &'a [u8],
+}
+
+impl ImageBlob<'_> {
+    /// Writes the blob to `w`; `dest` names the output in errors.
+    fn write<W: Write>(&self, store: &Store, w: &mut W, dest: &Path) -> Result<(), LayerError> {
+        match self.layer {
+            Some(layer) => copy_layer_blob(store, layer, w).map(|_| ()),
+            None => w.write_all(self.bytes).map_err(|source| LayerError::Io {
+                path: dest.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
+/// Every blob of `image` once (layers, config, manifest), in digest order.
+fn image_blobs(image: &BuiltImage) -> Vec<ImageBlob<'_>> {
+    let layers = image.layers.iter().map(|l| ImageBlob {
+        digest: &l.output.digest,
+        size: l.output.size,
+        layer: Some(&l.output),
+        bytes: &[],
+    });
+    let docs = [
+        (&image.config_digest, &image.config),
+        (&image.manifest_digest, &image.manifest),
+    ]
+    .into_iter()
+    .map(|(digest, bytes)| ImageBlob {
+        digest,
+        size: bytes.len() as u64,
+        layer: None,
+        bytes,
+    });
+    let mut blobs: Vec<ImageBlob<'_>> = layers.chain(docs).collect();
+    blobs.sort_by(|a, b| a.digest.cmp(b.digest));
+    blobs.dedup_by(|a, b| a.digest == b.digest);
+    blobs
 }
 
 fn put_blob(
@@ -289,24 +327,13 @@ fn oci_archive(
     w.file("index.json", &image.index)?;
     w.dir("blobs")?;
     w.dir("blobs/sha256")?;
-    let mut written = BTreeSet::new();
-    for layer in &image.layers {
-        let d = &layer.output.digest;
-        if written.insert(d.clone()) {
-            w.stream(
-                &format!("blobs/sha256/{}", d.hex()),
-                layer.output.size,
-                |cw| copy_layer_blob(store, &layer.output, cw).map(|_| ()),
-            )?;
-        }
-    }
-    for (d, bytes) in [
-        (&image.config_digest, &image.config),
-        (&image.manifest_digest, &image.manifest),
-    ] {
-        if written.insert(d.clone()) {
-            w.file(&format!("blobs/sha256/{}", d.hex()), bytes)?;
-        }
+    let w_path = w.path;
+    for blob in image_blobs(image) {
+        w.stream(
+            &format!("blobs/sha256/{}", blob.digest.hex()),
+            blob.size,
+            |cw| blob.write(store, cw, w_path),
+        )?;
     }
     Ok(())
 }
