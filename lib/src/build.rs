@@ -238,15 +238,10 @@ pub fn plan(
             jobs: opts.jobs,
             message: e.to_string(),
         })?;
-    let wants_debian = spec.layers.iter().any(|l| {
-        l.items
-            .iter()
-            .any(|i| matches!(i, LayerItem::Debian { .. }))
-    });
-    let wants_python = spec
-        .layers
-        .iter()
-        .any(|l| l.items.iter().any(|i| matches!(i, LayerItem::Pypi { .. })));
+    let is_deb = |i: &LayerItem| matches!(i, LayerItem::Debian { .. });
+    let is_wheel = |i: &LayerItem| matches!(i, LayerItem::Pypi { .. });
+    let wants_debian = spec.layers.iter().any(|l| l.items.iter().any(is_deb));
+    let wants_python = spec.layers.iter().any(|l| l.items.iter().any(is_wheel));
     let (debs, wheels): (Vec<LockedDeb>, Vec<LockedWheel>) = match inputs.lock {
         Some(lock) if wants_debian || wants_python => (
             lock.debian.clone(),
@@ -264,9 +259,7 @@ pub fn plan(
     let wheel_downloads = wheels
         .iter()
         .map(|w| {
-            let sha256 = format!("sha256:{}", w.sha256).parse().map_err(|_| {
-                BuildError::Wheel(format!("{}: bad sha256 in the lock", w.filename))
-            })?;
+            let sha256 = crate::pypi::install::wheel_digest(w).map_err(BuildError::Wheel)?;
             Ok(Download {
                 what: format!("{} {}", w.name, w.version),
                 url: w.url.clone(),
@@ -310,53 +303,7 @@ pub fn plan(
             .map_err(BuildError::Install)?;
         listings.extend(listed);
     }
-    // Wheels: installed per the wheel spec into the image's scheme, one item per wheel.
-    let scratch = if wheels.is_empty() {
-        None
-    } else {
-        let dir = tempfile::Builder::new()
-            .prefix("wheels-")
-            .tempdir_in(store.layout().tmp_dir())
-            .map_err(|e| {
-                BuildError::Wheel(format!(
-                    "cannot create a temporary directory in the store: {e}"
-                ))
-            })?;
-        Some(Arc::new(dir))
-    };
-    let mut wheel_items: BTreeMap<String, Vec<ItemEntries>> = BTreeMap::new();
-    let mut wheel_inputs = Vec::new();
-    let wheel_extractor = match &scratch {
-        None => None,
-        Some(scratch) => {
-            let target = crate::pin::python_target(&debs, spec)
-                .map_err(|e| BuildError::Wheel(e.to_string()))?;
-            let scheme = match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
-                Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
-                None => Scheme::debian_system(target.python),
-            };
-            for w in &wheels {
-                let digest = crate::pypi::install::wheel_digest(w).map_err(BuildError::Wheel)?;
-                wheel_inputs.push(crate::pypi::install::listing_id(
-                    &digest,
-                    &scheme,
-                    w.reason == "requested",
-                ));
-            }
-            let ex = WheelExtractor::new(store.clone(), scratch.path(), &wheels, scheme)
-                .map_err(BuildError::Wheel)?;
-            let installed: Vec<(String, ItemEntries)> = pool.install(|| {
-                wheels
-                    .par_iter()
-                    .map(|w| Ok((w.layer.clone(), ex.item(w).map_err(BuildError::Wheel)?)))
-                    .collect::<Result<_, BuildError>>()
-            })?;
-            for (layer, item) in installed {
-                wheel_items.entry(layer).or_default().push(item);
-            }
-            Some(Arc::new(ex))
-        }
-    };
+    let wheel_plan = plan_wheels(store, spec, &debs, &wheels, &pool)?;
     let layer_names: Vec<String> = spec.layers.iter().map(|l| l.name.clone()).collect();
     let users = spec
         .debian
@@ -371,34 +318,23 @@ pub fn plan(
         .map_err(BuildError::Install)?;
 
     reporter.planning(spec.layers.len());
-    let per_layer: Vec<(String, Vec<ItemEntries>)> = spec
+    let synth_items: Vec<Option<ItemEntries>> = spec
         .layers
         .iter()
         .map(|l| {
-            (
-                l.name.clone(),
-                synthesized.remove(&l.name).unwrap_or_default(),
-            )
-        })
-        .map(|(name, synth)| {
-            let mut extra = Vec::new();
-            if !synth.is_empty() {
-                extra.push(ItemEntries {
+            synthesized
+                .remove(&l.name)
+                .filter(|entries| !entries.is_empty())
+                .map(|entries| ItemEntries {
                     label: "synthesized system files".into(),
-                    entries: synth,
-                });
-            }
-            (name, extra)
+                    entries,
+                })
         })
         .collect();
     // Above (and beside) a merged-/usr Debian layer, `bin`, `sbin`, `lib*` are symlinks:
     // local files aimed at /bin/x land in /usr/bin/x, as they would when extracted onto the
     // image, instead of a `bin/` directory that hides the symlink.
-    let first_debian = spec.layers.iter().position(|l| {
-        l.items
-            .iter()
-            .any(|i| matches!(i, LayerItem::Debian { .. }))
-    });
+    let first_debian = spec.layers.iter().position(|l| l.items.iter().any(is_deb));
     let usr_links: Vec<(String, String)> = if debs.is_empty() {
         Vec::new()
     } else {
@@ -414,8 +350,8 @@ pub fn plan(
         spec.layers
             .par_iter()
             .enumerate()
-            .zip(per_layer)
-            .map(|((li, l), (_, extra))| {
+            .zip(synth_items)
+            .map(|((li, l), synth)| {
                 let links: &[(String, String)] = if first_debian.is_some_and(|f| li >= f) {
                     &usr_links
                 } else {
@@ -429,12 +365,13 @@ pub fn plan(
                 let mut debs_done = false;
                 let mut wheels_done = false;
                 for item in &l.items {
-                    if matches!(item, LayerItem::Pypi { .. }) {
+                    if is_wheel(item) {
                         if !wheels_done {
-                            items.extend(wheel_items.get(&l.name).cloned().unwrap_or_default());
+                            items
+                                .extend(wheel_plan.items.get(&l.name).cloned().unwrap_or_default());
                             wheels_done = true;
                         }
-                    } else if matches!(item, LayerItem::Debian { .. }) {
+                    } else if is_deb(item) {
                         if !debs_done {
                             items.extend(
                                 install::layer_items(&listings, &l.name)
@@ -451,7 +388,7 @@ pub fn plan(
                         items.push(entries);
                     }
                 }
-                items.extend(extra);
+                items.extend(synth);
                 plan_layer(&l.name, items).map_err(|e| perr(e.into()))
             })
             .collect::<Result<Vec<_>, _>>()
@@ -469,9 +406,77 @@ pub fn plan(
         layers,
         graph,
         archives: extractor,
-        inputs: inputs.into_iter().chain(wheel_inputs).collect(),
-        scratch,
-        wheels: wheel_extractor,
+        inputs: inputs.into_iter().chain(wheel_plan.inputs).collect(),
+        scratch: wheel_plan.scratch,
+        wheels: wheel_plan.extractor,
+    })
+}
+
+/// The wheel half of a plan.
+#[derive(Default)]
+struct WheelPlan {
+    /// One item per wheel, by layer.
+    items: BTreeMap<String, Vec<ItemEntries>>,
+    /// The wheels' listing nodes (kept alive through gc by the image).
+    inputs: Vec<NodeId>,
+    /// Where wheels are installed when a fragment must be built.
+    scratch: Option<Arc<tempfile::TempDir>>,
+    /// Installs them on demand.
+    extractor: Option<Arc<WheelExtractor>>,
+}
+
+/// Wheels installed per the wheel spec into the image's scheme (listings cached in the
+/// store), one item per wheel in its layer.
+fn plan_wheels(
+    store: &Store,
+    spec: &ImageSpec,
+    debs: &[LockedDeb],
+    wheels: &[LockedWheel],
+    pool: &rayon::ThreadPool,
+) -> Result<WheelPlan, BuildError> {
+    if wheels.is_empty() {
+        return Ok(WheelPlan::default());
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("wheels-")
+        .tempdir_in(store.layout().tmp_dir())
+        .map_err(|e| {
+            BuildError::Wheel(format!(
+                "cannot create a temporary directory in the store: {e}"
+            ))
+        })?;
+    let target =
+        crate::pin::python_target(debs, spec).map_err(|e| BuildError::Wheel(e.to_string()))?;
+    let scheme = match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
+        Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
+        None => Scheme::debian_system(target.python),
+    };
+    let mut inputs = Vec::with_capacity(wheels.len());
+    for w in wheels {
+        let digest = crate::pypi::install::wheel_digest(w).map_err(BuildError::Wheel)?;
+        inputs.push(crate::pypi::install::listing_id(
+            &digest,
+            &scheme,
+            w.reason == "requested",
+        ));
+    }
+    let ex = WheelExtractor::new(store.clone(), scratch.path(), wheels, scheme)
+        .map_err(BuildError::Wheel)?;
+    let installed: Vec<(String, ItemEntries)> = pool.install(|| {
+        wheels
+            .par_iter()
+            .map(|w| Ok((w.layer.clone(), ex.item(w).map_err(BuildError::Wheel)?)))
+            .collect::<Result<_, BuildError>>()
+    })?;
+    let mut items: BTreeMap<String, Vec<ItemEntries>> = BTreeMap::new();
+    for (layer, item) in installed {
+        items.entry(layer).or_default().push(item);
+    }
+    Ok(WheelPlan {
+        items,
+        inputs,
+        scratch: Some(Arc::new(scratch)),
+        extractor: Some(Arc::new(ex)),
     })
 }
 
