@@ -462,9 +462,3 @@ enum AttemptError {
     Transport(TransportError),
     Fatal(FetchError),
 }
-
-impl From<io::Error> for TransportError {
-    fn from(e: io::Error) -> Self {
-        Self::Network(e.to_string())
-    }
-}

@@ -19,8 +19,6 @@ pub trait Reporter: Sync {
     fn layer_progress(&self, _layer: &str, _done: u64) {}
     /// A layer is finished.
     fn layer_finished(&self, _layer: &str, _out: &LayerOutput, _how: Provenance) {}
-    /// The image is being written to its destination.
-    fn exporting(&self, _what: &str) {}
 }
 
 /// Ignores everything.

@@ -47,19 +47,6 @@ pub trait Materializer: Sync {
     fn materialize(&self, archive: &Digest) -> Result<std::path::PathBuf, LayerError>;
 }
 
-/// For builds without archives: every request is an error.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoArchives;
-
-impl Materializer for NoArchives {
-    fn materialize(&self, archive: &Digest) -> Result<std::path::PathBuf, LayerError> {
-        Err(LayerError::Io {
-            path: archive.to_string().into(),
-            source: io::Error::other("no extractor for archive contents in this build"),
-        })
-    }
-}
-
 /// Whether a layer came from the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provenance {
