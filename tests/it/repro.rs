@@ -130,3 +130,26 @@ fn source_date_epoch_changes_the_image_only_when_it_differs() {
     assert_eq!(l.config["created"], "2001-09-09T01:46:40Z");
     assert!(l.entries(0).values().all(|e| e.mtime == 1_000_000_000));
 }
+
+#[test]
+fn archives_are_byte_identical_across_builds() {
+    // Two independent trees, stores and jobs settings; the archive files themselves must match,
+    // not only the manifest digest inside them.
+    let (a, b) = (Demo::new(), Demo::new());
+    for format in ["oci-archive", "docker-archive"] {
+        let out_a = a.path(&format!("{format}.tar"));
+        let out_b = b.path(&format!("{format}.tar"));
+        run_ok(a.build(&out_a).args(["--format", format, "-j", "1"]));
+        run_ok(b.build(&out_b).args(["--format", format, "-j", "8"]));
+        let (ba, bb) = (
+            std::fs::read(&out_a).unwrap(),
+            std::fs::read(&out_b).unwrap(),
+        );
+        assert!(!ba.is_empty());
+        assert_eq!(
+            sha256_hex(&ba),
+            sha256_hex(&bb),
+            "{format} differs between builds"
+        );
+    }
+}
