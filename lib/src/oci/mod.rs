@@ -2,6 +2,7 @@
 //! an oci-archive or a docker-archive from the store ([`export`]), and reading any of the
 //! three back for `inspect` ([`read`]), and streaming their layers' entries ([`walk`]).
 
+pub mod artifact;
 pub mod export;
 pub mod json;
 pub mod read;

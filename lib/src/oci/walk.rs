@@ -109,6 +109,33 @@ pub fn walk_layers<F>(path: &Path, view: &ImageView, mut visit: F) -> Result<(),
 where
     F: FnMut(usize, &Entry, &mut dyn Read) -> Result<(), String>,
 {
+    for_each_layer_blob(path, view, |i, r| {
+        walk_one(BufReader::with_capacity(1 << 20, r), i, &mut visit)
+    })
+}
+
+/// sha256 of each layer blob's bytes as stored (not as the manifest claims), in layer order:
+/// what a rebuild must match. Streams; nothing is held in memory.
+///
+/// # Errors
+/// [`WalkError`] naming the image, the layer and its blob.
+pub fn layer_blob_digests(path: &Path, view: &ImageView) -> Result<Vec<Digest>, WalkError> {
+    let mut out = vec![None; view.layers.len()];
+    for_each_layer_blob(path, view, |i, r| {
+        let mut w = composer_store::Sha256Writer::new(std::io::sink());
+        std::io::copy(r, &mut w)?;
+        out[i] = Some(w.finish().1);
+        Ok(())
+    })?;
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// Calls `f(layer_index, blob_bytes)` for every layer blob of the image, in the layout's
+/// manifest order or the archive's order.
+fn for_each_layer_blob<F>(path: &Path, view: &ImageView, mut f: F) -> Result<(), WalkError>
+where
+    F: FnMut(usize, &mut dyn Read) -> Result<(), Step>,
+{
     let blobs: Vec<String> = view.layers.iter().map(|l| l.blob.clone()).collect();
     let layer_err = |layer: usize, source: std::io::Error| WalkError::Layer {
         path: path.to_path_buf(),
@@ -116,10 +143,16 @@ where
         blob: blobs[layer].clone(),
         source,
     };
+    let step = |i: usize| {
+        move |e: Step| match e {
+            Step::Io(source) => layer_err(i, source),
+            Step::Visitor(m) => WalkError::Visitor(m),
+        }
+    };
     if path.is_dir() {
         for (i, blob) in blobs.iter().enumerate() {
             let p = path.join(blob);
-            let f = std::fs::File::open(&p).map_err(|source| match source.kind() {
+            let mut file = std::fs::File::open(&p).map_err(|source| match source.kind() {
                 std::io::ErrorKind::NotFound => WalkError::Missing {
                     path: path.to_path_buf(),
                     layer: i,
@@ -127,10 +160,7 @@ where
                 },
                 _ => layer_err(i, source),
             })?;
-            walk_one(BufReader::with_capacity(1 << 20, f), i, &mut visit).map_err(|e| match e {
-                Step::Io(source) => layer_err(i, source),
-                Step::Visitor(m) => WalkError::Visitor(m),
-            })?;
+            f(i, &mut file).map_err(step(i))?;
         }
         return Ok(());
     }
@@ -140,44 +170,35 @@ where
             source,
         })
     };
-    let f = std::fs::File::open(path).map_err(ioe)?;
-    let mut outer = tar::Archive::new(BufReader::with_capacity(1 << 20, f));
+    let file = std::fs::File::open(path).map_err(ioe)?;
+    let mut outer = tar::Archive::new(BufReader::with_capacity(1 << 20, file));
     let mut seen = vec![false; blobs.len()];
     for e in outer.entries().map_err(ioe)? {
-        let e = e.map_err(ioe)?;
+        let mut e = e.map_err(ioe)?;
         let name = e
             .path()
             .map_err(ioe)?
             .to_string_lossy()
             .trim_start_matches("./")
             .to_string();
-        // One blob can back several layers (identical layers); walk it for each.
+        // One blob can back several layers (identical layers); visit it for each.
         let idx: Vec<usize> = (0..blobs.len())
             .filter(|i| blobs[*i] == name && !seen[*i])
             .collect();
         let Some(&first) = idx.first() else { continue };
         if idx.len() == 1 {
             seen[first] = true;
-            walk_one(BufReader::with_capacity(1 << 20, e), first, &mut visit).map_err(|err| {
-                match err {
-                    Step::Io(source) => layer_err(first, source),
-                    Step::Visitor(m) => WalkError::Visitor(m),
-                }
-            })?;
+            f(first, &mut e).map_err(step(first))?;
         } else {
-            // Rare: spool to a temporary file and walk it once per layer index.
+            // Rare: spool to a temporary file and visit it once per layer index.
+            use std::io::Seek;
             let mut tmp = tempfile::tempfile().map_err(|s| layer_err(first, s))?;
-            let mut e = e;
             std::io::copy(&mut e, &mut tmp).map_err(|s| layer_err(first, s))?;
             for i in idx {
                 seen[i] = true;
-                use std::io::Seek;
                 tmp.rewind().map_err(|s| layer_err(i, s))?;
-                let r = tmp.try_clone().map_err(|s| layer_err(i, s))?;
-                walk_one(BufReader::new(r), i, &mut visit).map_err(|err| match err {
-                    Step::Io(source) => layer_err(i, source),
-                    Step::Visitor(m) => WalkError::Visitor(m),
-                })?;
+                let mut r = tmp.try_clone().map_err(|s| layer_err(i, s))?;
+                f(i, &mut r).map_err(step(i))?;
             }
         }
     }
