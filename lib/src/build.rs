@@ -400,7 +400,9 @@ pub fn plan(
                     }
                 }
                 items.extend(synth);
-                items.push(crate::provenance::placeholder(&l.name));
+                // First after the parent directories, so readers find it without
+                // decompressing the rest of the layer.
+                items.insert(0, crate::provenance::placeholder(&l.name));
                 let mut lp = plan_layer(&l.name, items).map_err(|e| perr(e.into()))?;
                 crate::provenance::fill(&mut lp, &origins).map_err(|message| {
                     BuildError::Provenance {

@@ -238,3 +238,28 @@ fn hash_both(r: &mut dyn Read) -> Result<(Digest, String), String> {
     }
     Ok((sha.finish().1, hex::encode(md5.finalize())))
 }
+
+/// Each layer's provenance document, reading each layer only up to it (composer writes it
+/// right after the parent directories): cheap even for multi-GB layers in a layout.
+/// `None` for a layer without one (or whose first regular file is something else).
+///
+/// # Errors
+/// As [`read`].
+pub fn read_provenance(
+    path: &Path,
+) -> Result<(ImageView, Vec<Option<LayerProvenance>>), InventoryError> {
+    let view = read_image(path).map_err(WalkError::from)?;
+    let mut out = vec![None; view.layers.len()];
+    crate::oci::walk::walk_layers_while(path, &view, |i, e, r| {
+        if e.kind != Kind::File {
+            return Ok(true);
+        }
+        if e.path.starts_with(provenance::DIR) && e.size <= MAX_META {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).map_err(|err| err.to_string())?;
+            out[i] = provenance::parse(&buf).ok();
+        }
+        Ok(false)
+    })?;
+    Ok((view, out))
+}

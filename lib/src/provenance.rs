@@ -159,7 +159,7 @@ impl Origins {
         };
         Origin {
             kind,
-            name: label.to_string(),
+            name: host_free(label),
             version: None,
             architecture: None,
             sha256: None,
@@ -167,6 +167,22 @@ impl Origins {
             suite: None,
             paths: Vec::new(),
         }
+    }
+}
+
+/// A recipe item's label without host paths: `copy /home/u/app → /opt/app` names its
+/// source by the last component only (`copy app → /opt/app`), so the image does not depend
+/// on where the recipe was checked out.
+fn host_free(label: &str) -> String {
+    match label
+        .strip_prefix("copy ")
+        .and_then(|rest| rest.rsplit_once(" → "))
+    {
+        Some((src, dest)) => {
+            let base = src.trim_end_matches('/').rsplit('/').next().unwrap_or(src);
+            format!("copy {base} → {dest}")
+        }
+        None => label.to_string(),
     }
 }
 
@@ -402,6 +418,15 @@ mod tests {
             format!("{:?}", again.fragments),
             format!("{:?}", plan.fragments)
         );
+    }
+
+    #[test]
+    fn copy_labels_lose_their_host_directory() {
+        assert_eq!(
+            host_free("copy /work/main/examples/hello → /opt/hello"),
+            "copy hello → /opt/hello"
+        );
+        assert_eq!(host_free("write /etc/motd"), "write /etc/motd");
     }
 
     #[test]

@@ -109,6 +109,19 @@ pub fn walk_layers<F>(path: &Path, view: &ImageView, mut visit: F) -> Result<(),
 where
     F: FnMut(usize, &Entry, &mut dyn Read) -> Result<(), String>,
 {
+    walk_layers_while(path, view, |i, e, r| visit(i, e, r).map(|()| true))
+}
+
+/// As [`walk_layers`], but the visitor says whether to go on with the current layer:
+/// `Ok(false)` skips the rest of it (reading a layout stops there; an archive is read
+/// through to the next layer).
+///
+/// # Errors
+/// As [`walk_layers`].
+pub fn walk_layers_while<F>(path: &Path, view: &ImageView, mut visit: F) -> Result<(), WalkError>
+where
+    F: FnMut(usize, &Entry, &mut dyn Read) -> Result<bool, String>,
+{
     for_each_layer_blob(path, view, |i, r| {
         walk_one(BufReader::with_capacity(1 << 20, r), i, &mut visit)
     })
@@ -227,7 +240,7 @@ impl From<std::io::Error> for Step {
 fn walk_one<R, F>(mut r: BufReader<R>, layer: usize, visit: &mut F) -> Result<(), Step>
 where
     R: Read,
-    F: FnMut(usize, &Entry, &mut dyn Read) -> Result<(), String>,
+    F: FnMut(usize, &Entry, &mut dyn Read) -> Result<bool, String>,
 {
     let head = r.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
@@ -242,13 +255,15 @@ where
 fn walk_tar<R, F>(r: R, layer: usize, visit: &mut F) -> Result<(), Step>
 where
     R: Read,
-    F: FnMut(usize, &Entry, &mut dyn Read) -> Result<(), String>,
+    F: FnMut(usize, &Entry, &mut dyn Read) -> Result<bool, String>,
 {
     let mut ar = tar::Archive::new(r);
     for e in ar.entries()? {
         let mut e = e?;
         let entry = entry_of(&mut e)?;
-        visit(layer, &entry, &mut e).map_err(Step::Visitor)?;
+        if !visit(layer, &entry, &mut e).map_err(Step::Visitor)? {
+            break;
+        }
     }
     Ok(())
 }
