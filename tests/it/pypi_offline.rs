@@ -599,12 +599,12 @@ fn a_project_with_only_an_sdist_is_a_clear_lock_error() {
     ]);
     let direct = fx.python("direct", &["src-only"]);
     let out = fx.lock_err(&direct);
-    assert_mentions(&out, &["src-only", "only a source distribution", "1.0"]);
+    assert_mentions(&out, &["src-only", "1.0 has only sdist"]);
     assert!(!direct.with_extension("lock").exists());
 
     let deep = fx.python("deep", &["needs-src"]);
     let out = fx.lock_err(&deep);
-    assert_mentions(&out, &["src-only", "needs-src", "source distribution"]);
+    assert_mentions(&out, &["src-only", "needs-src", "has only sdist"]);
     assert!(!deep.with_extension("lock").exists());
 }
 
@@ -646,6 +646,13 @@ fn versions_the_image_cannot_use_fall_back_to_one_it_can() {
             whl(&WheelSpec::new("native", "3.0").requires_python(">=3.14")),
         ],
     )]);
+    // Pinned to the version the image cannot use: the error lists the tags it has.
+    let pinned = fx.python("pinned", &["native==2.0"]);
+    let out = fx.lock_err(&pinned);
+    assert_mentions(
+        &out,
+        &["native", "2.0 has only cp313-cp313-manylinux_2_42_x86_64"],
+    );
     let recipe = fx.python("r", &["native"]);
     fx.lock(&recipe);
     let w = &wheels(&recipe)["native"];
