@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod build;
+pub mod check;
 pub mod debian;
 pub mod exec;
 pub mod fetch;
