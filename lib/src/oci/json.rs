@@ -332,6 +332,7 @@ mod tests {
             config,
             debian: None,
             pypi: None,
+            check: Default::default(),
         }
     }
 
