@@ -1727,7 +1727,10 @@ fn check_block_reads_host_provided_allow_and_skip() {
             allow "cuda" "libcudnn*"
             skip "wheel-tag" "cuda" "cuda"
         }"#);
-    assert_eq!(spec.check.host_provided, ["libvendor.so.1", "libgpu-*.so.*"]);
+    assert_eq!(
+        spec.check.host_provided,
+        ["libvendor.so.1", "libgpu-*.so.*"]
+    );
     assert_eq!(
         spec.check.allow,
         [
@@ -1742,13 +1745,25 @@ fn check_block_reads_host_provided_allow_and_skip() {
 
 #[test]
 fn check_block_errors() {
-    let f = one(r#"image "x"; check { skip "cuda-coherence"; }"#, ErrorKind::UnknownCheck);
+    let f = one(
+        r#"image "x"; check { skip "cuda-coherence"; }"#,
+        ErrorKind::UnknownCheck,
+    );
     assert!(f.help.contains("did you mean `cuda`?"), "{f:#?}");
-    let f = one(r#"image "x"; check { allow "elf"; }"#, ErrorKind::MissingArgument);
+    let f = one(
+        r#"image "x"; check { allow "elf"; }"#,
+        ErrorKind::MissingArgument,
+    );
     assert!(f.help.contains("allow \"elf-closure\""), "{f:#?}");
     one(r#"image "x"; check { skip 1; }"#, ErrorKind::WrongType);
-    one(r#"image "x"; check { hostprovided "a"; }"#, ErrorKind::UnknownNode);
-    one(r#"image "x"; check { skip "cuda"; }; check { skip "abi"; }"#, ErrorKind::DuplicateSetting);
+    one(
+        r#"image "x"; check { hostprovided "a"; }"#,
+        ErrorKind::UnknownNode,
+    );
+    one(
+        r#"image "x"; check { skip "cuda"; }; check { skip "abi"; }"#,
+        ErrorKind::DuplicateSetting,
+    );
 }
 
 // ---------------------------------------------------------------- API surface
