@@ -17,7 +17,7 @@
 //! machine (like `ld.so`, a mismatching file is skipped); a file that is not readable ELF
 //! counts as found (its own finding says why). Names in the host-provided set (the driver's
 //! `libcuda.so.1`, …) are never looked for. Also checked: the `PT_INTERP` of executables
-//! exists. Pure over a [`Rootfs`].
+//! exists (PIE executables are `ET_DYN`, so every object with one). Pure over a [`Rootfs`].
 
 use std::collections::BTreeSet;
 
@@ -205,8 +205,16 @@ impl<'a> Search<'a> {
         for e in &facts.runpath {
             push(expand(e, origin, facts), Origin::Runpath);
         }
-        push(self.conf_dirs.clone(), Origin::LdSoConf);
-        push(default_dirs(facts), Origin::Default);
+        // A directory both in ld.so.conf and built in is searched without the cache too.
+        let defaults = default_dirs(facts);
+        let conf_only: Vec<String> = self
+            .conf_dirs
+            .iter()
+            .filter(|d| !defaults.contains(d))
+            .cloned()
+            .collect();
+        push(conf_only, Origin::LdSoConf);
+        push(defaults, Origin::Default);
         out
     }
 
@@ -273,8 +281,7 @@ pub fn check(fs: &Rootfs, owners: &Owners, cfg: &CheckConfig, out: &mut Vec<Find
     let search = Search::new(fs);
     for (path, facts) in objects(fs) {
         let owner = owners.of(path);
-        if facts.e_type == 2
-            && let Some(interp) = &facts.interp
+        if let Some(interp) = &facts.interp
             && fs.file(&normalize(interp)).is_none()
         {
             out.push(
@@ -455,16 +462,26 @@ mod tests {
         };
         let mut r = fs(vec![
             ("etc/ld.so.conf", conf("include /etc/ld.so.conf.d/*.conf\n")),
-            ("etc/ld.so.conf.d/x.conf", conf("# local\n/opt/x/lib\n")),
+            (
+                "etc/ld.so.conf.d/x.conf",
+                conf("# local\n/opt/x/lib\n/usr/lib/x86_64-linux-gnu\n"),
+            ),
+            (
+                "usr/lib/x86_64-linux-gnu/libz.so.1",
+                elf(&ElfBuilder::new()),
+            ),
             ("opt/x/lib/libx.so.1", elf(&ElfBuilder::new())),
             ("opt/y/libY.so.1", elf(&ElfBuilder::new())),
             (
                 "usr/bin/prog",
-                elf(&ElfBuilder::new().needed("libx.so.1").needed("libY.so.1")),
+                elf(&ElfBuilder::new()
+                    .needed("libx.so.1")
+                    .needed("libY.so.1")
+                    .needed("libz.so.1")),
             ),
         ]);
         r.env = vec!["LD_LIBRARY_PATH=/opt/y:".into()];
-        assert_eq!(ld_so_conf(&r), ["opt/x/lib"]);
+        assert_eq!(ld_so_conf(&r), ["opt/x/lib", "usr/lib/x86_64-linux-gnu"]);
         let f = run(&r);
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].severity, Severity::Warning);
