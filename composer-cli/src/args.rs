@@ -27,6 +27,8 @@ pub(crate) enum Command {
     Update(UpdateArgs),
     /// Show an image's layers, sizes, digests and config (layout dir, oci-archive or docker-archive)
     Inspect(InspectArgs),
+    /// Check an image (or build a recipe and check it): ELF closure, ABI, wheel tags, CUDA coherence
+    Check(CheckArgs),
     /// Maintain the content-addressed store
     #[command(subcommand)]
     Store(StoreCommand),
@@ -76,6 +78,30 @@ pub(crate) struct BuildArgs {
     /// Fail instead of creating or changing RECIPE.lock
     #[arg(long)]
     pub(crate) locked: bool,
+    /// Do not check the image before writing it (see `compose check`)
+    #[arg(long)]
+    pub(crate) no_check: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// An image (OCI layout directory, oci-archive or docker-archive), or a recipe (.kdl),
+    /// which is built first (into the store and a temporary directory) and then checked
+    pub(crate) target: PathBuf,
+    /// Take the `check { … }` settings from this recipe when checking an image
+    #[arg(long, value_name = "RECIPE")]
+    pub(crate) recipe: Option<PathBuf>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Fail instead of creating or changing RECIPE.lock (when checking a recipe)
+    #[arg(long)]
+    pub(crate) locked: bool,
+    /// Layer compression (when checking a recipe)
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub(crate) compression: CompressionArg,
+    #[command(flatten)]
+    pub(crate) jobs: JobsArg,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One function per subcommand; each only calls the `composer` library and prints.
 
 mod build;
+mod check;
 mod graph;
 mod inspect;
 mod lock;
@@ -27,6 +28,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             lock::run(cli.store, a.lock, Some(names))
         }
         Command::Inspect(a) => inspect::run(a),
+        Command::Check(a) => check::run(cli.store, a),
         Command::Store(c) => store::run(cli.store, c),
     }
 }
