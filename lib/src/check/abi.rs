@@ -225,20 +225,23 @@ fn tag_problems(
         Some((major.parse().ok()?, minor.parse().ok()?))
     };
     if plat != "any" {
-        let glibc_floor = if let Some(rest) = plat.strip_prefix("manylinux_") {
-            let mut it = rest.splitn(3, '_');
-            match (it.next(), it.next(), it.next()) {
-                (Some(x), Some(y), Some(a)) => Some((format!("{x}.{y}"), a)),
-                _ => None,
+        // PEP 600 names, and the legacy aliases (PEP 513, 571, 599).
+        let legacy = [
+            ("manylinux1_", "2.5"),
+            ("manylinux2010_", "2.12"),
+            ("manylinux2014_", "2.17"),
+        ];
+        let glibc_floor = match plat.strip_prefix("manylinux_") {
+            Some(rest) => {
+                let mut it = rest.splitn(3, '_');
+                match (it.next(), it.next(), it.next()) {
+                    (Some(x), Some(y), Some(a)) => Some((format!("{x}.{y}"), a)),
+                    _ => None,
+                }
             }
-        } else if let Some(a) = plat.strip_prefix("manylinux1_") {
-            Some(("2.5".into(), a))
-        } else if let Some(a) = plat.strip_prefix("manylinux2010_") {
-            Some(("2.12".into(), a))
-        } else if let Some(a) = plat.strip_prefix("manylinux2014_") {
-            Some(("2.17".into(), a))
-        } else {
-            None
+            None => legacy.iter().find_map(|(prefix, floor)| {
+                plat.strip_prefix(prefix).map(|a| ((*floor).to_string(), a))
+            }),
         };
         if let Some((floor, a)) = glibc_floor {
             if a != want_arch {

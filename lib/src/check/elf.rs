@@ -22,7 +22,7 @@ const MAX_STRING: usize = 4096;
 /// Random access to a file's bytes.
 pub trait ReadAt {
     /// File length.
-    fn len(&self) -> u64;
+    fn size(&self) -> u64;
     /// Fills `buf` from `offset`.
     ///
     /// # Errors
@@ -31,14 +31,14 @@ pub trait ReadAt {
 }
 
 impl ReadAt for [u8] {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.len() as u64
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
         let start = usize::try_from(offset).map_err(|_| "offset out of range".to_string())?;
         let end = start
             .checked_add(buf.len())
-            .filter(|e| *e <= <[u8]>::len(self))
+            .filter(|e| *e <= self.len())
             .ok_or_else(|| format!("{} bytes at {offset} are past the end", buf.len()))?;
         buf.copy_from_slice(&self[start..end]);
         Ok(())
@@ -288,8 +288,8 @@ pub fn parse<R: ReadAt + ?Sized>(src: &R) -> Result<ElfFacts, ElfError> {
         return Ok(facts);
     }
     let strtab = to_off(one(DT_STRTAB).ok_or_else(|| ElfError("no DT_STRTAB".into()))?)?;
-    let strsz = one(DT_STRSZ).unwrap_or(src.len().saturating_sub(strtab));
-    let strend = add(strtab, strsz)?.min(src.len());
+    let strsz = one(DT_STRSZ).unwrap_or(src.size().saturating_sub(strtab));
+    let strend = add(strtab, strsz)?.min(src.size());
     let s = |idx: u64| r.cstr(add(strtab, idx)?, strend);
     for &(tag, val) in &tags {
         match tag {

@@ -93,7 +93,7 @@ pub fn wants_text(path: &str) -> bool {
 struct Spooled(std::fs::File, u64);
 
 impl ReadAt for Spooled {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.1
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), String> {
