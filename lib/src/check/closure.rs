@@ -254,7 +254,7 @@ impl<'a> Search<'a> {
 }
 
 /// ELF files the checks look at: parsed, dynamic, of the image's machine (any machine
-/// when the architecture is unknown), outside `/usr/lib/debug`.
+/// when the architecture is unknown), outside `/usr/lib/debug` (never parsed anyway).
 pub fn objects(fs: &Rootfs) -> impl Iterator<Item = (&String, &ElfFacts)> {
     let machine = machine_of_arch(&fs.architecture);
     fs.files().filter_map(move |(p, info)| match &info.elf {

@@ -672,4 +672,46 @@ pub(crate) mod tests {
         assert!(f.version_defs.iter().any(|v| v == "GLIBC_2.2.5"), "{f:?}");
         assert_eq!(f.soname.as_deref(), Some("libc.so.6"));
     }
+    /// Every ELF file under the machine's /usr/bin and /usr/lib parses (run by hand:
+    /// `cargo test -p composer --lib check::elf -- --ignored`).
+    #[test]
+    #[ignore = "reads the whole of /usr/bin and /usr/lib"]
+    fn every_elf_file_of_this_machine_parses() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let Ok(t) = e.file_type() else { continue };
+                if t.is_dir() && !e.path().starts_with("/usr/lib/debug") {
+                    walk(&e.path(), out);
+                } else if t.is_file() {
+                    out.push(e.path());
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(std::path::Path::new("/usr/bin"), &mut files);
+        walk(std::path::Path::new("/usr/lib"), &mut files);
+        let (mut ok, mut bad) = (0, Vec::new());
+        for f in files {
+            let Ok(bytes) = std::fs::read(&f) else {
+                continue;
+            };
+            if !is_elf(&bytes) {
+                continue;
+            }
+            match parse(bytes.as_slice()) {
+                Ok(_) => ok += 1,
+                Err(e) => bad.push(format!("{}: {e}", f.display())),
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{ok} parsed, {} failed:\n{}",
+            bad.len(),
+            bad.join("\n")
+        );
+        assert!(ok > 100, "{ok}");
+    }
 }

@@ -4,6 +4,7 @@
 //! per path, only what the checks need: the kind, mode and link target, the parsed
 //! [`ElfFacts`] of ELF files (never their bytes), and the text of the few small metadata
 //! files the checks read (`ld.so.conf`, dpkg's database, `*.dist-info/{WHEEL,METADATA,RECORD}`).
+//! Files under `/usr/lib/debug` (detached debug information) are not read as ELF.
 //! Memory is bounded by the number of paths, not the image size: an ELF file larger than
 //! [`SPOOL_OVER`] is spooled to an anonymous temporary file to be parsed with seeks.
 //!
@@ -122,7 +123,8 @@ fn file_info(e: &Entry, r: &mut dyn Read) -> Result<FileInfo, String> {
         info.text = Some(String::from_utf8_lossy(&buf).into_owned());
         return Ok(info);
     }
-    if e.size < 16 {
+    // Detached debug information: ELF headers over sections that are not in the file.
+    if e.size < 16 || e.path.starts_with("usr/lib/debug/") {
         return Ok(info);
     }
     let mut head = [0u8; 4];
@@ -455,5 +457,20 @@ pub(crate) mod tests {
             "usr/lib/python3/dist-packages/a-1.dist-info/LICENSE"
         ));
         assert!(!wants_text("usr/lib/libc.so.6"));
+    }
+    #[test]
+    fn spooled_files_parse_like_bytes() {
+        let bytes = super::super::elf::tests::ElfBuilder::new()
+            .needed("libz.so.1")
+            .build();
+        let mut f = match tempfile::tempfile() {
+            Ok(f) => f,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(std::io::Write::write_all(&mut f, &bytes).is_ok());
+        let spooled = Spooled(f, bytes.len() as u64);
+        assert_eq!(elf::parse(&spooled), elf::parse(bytes.as_slice()));
+        let mut buf = [0u8; 4];
+        assert!(spooled.read_at(bytes.len() as u64 - 2, &mut buf).is_err());
     }
 }
