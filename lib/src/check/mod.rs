@@ -59,12 +59,32 @@ pub const DEFAULT_HOST_PROVIDED: &[&str] = &[
     "libGLESv2_nvidia.so.2",
 ];
 
+/// Findings accepted by default (shown as `info`): optional plugins of NVIDIA wheels that
+/// their library loads with `dlopen` only when the feature is used, and whose `DT_NEEDED`
+/// are the host's network stack (read from the wheels, `readelf -d`):
+/// `nvidia-nvshmem-cu12` 3.8.0's `nvshmem_bootstrap_{mpi,pmix,shmem}.so.3` need
+/// `libmpi.so.40`, `libpmix.so.2`, `liboshmem.so.40`, its `nvshmem_transport_*.so.7` need
+/// `libmlx5.so.1`, `libfabric.so.1`, `libucp.so.0`; `nvidia-cufile-cu12` 1.14's
+/// `libcufile_rdma.so.1` needs `libmlx5.so.1`, `librdmacm.so.1`, `libibverbs.so.1`.
+pub const DEFAULT_ALLOW: &[(&str, &str)] = &[
+    (
+        "elf-closure",
+        "*/nvidia/nvshmem/lib/nvshmem_bootstrap_*.so*",
+    ),
+    (
+        "elf-closure",
+        "*/nvidia/nvshmem/lib/nvshmem_transport_*.so*",
+    ),
+    ("elf-closure", "*/nvidia/cufile/lib/libcufile_rdma.so*"),
+];
+
 /// What a check run accepts and skips.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckConfig {
     /// Library names (globs) the host supplies: [`DEFAULT_HOST_PROVIDED`] plus the recipe's.
     pub host_provided: Vec<String>,
-    /// `(check, glob)`: findings of `check` whose file (or subject) matches become `info`.
+    /// `(check, glob)`: findings of `check` whose file (or subject) matches become `info`:
+    /// [`DEFAULT_ALLOW`] plus the recipe's.
     pub allow: Vec<(String, String)>,
     /// Checks not run.
     pub skip: Vec<String>,
@@ -77,7 +97,10 @@ impl Default for CheckConfig {
                 .iter()
                 .map(|s| (*s).to_string())
                 .collect(),
-            allow: Vec::new(),
+            allow: DEFAULT_ALLOW
+                .iter()
+                .map(|(c, p)| ((*c).to_string(), (*p).to_string()))
+                .collect(),
             skip: Vec::new(),
         }
     }
@@ -93,7 +116,7 @@ impl CheckConfig {
                 c.host_provided.push(h.clone());
             }
         }
-        c.allow.clone_from(&spec.allow);
+        c.allow.extend(spec.allow.iter().cloned());
         c.skip.clone_from(&spec.skip);
         c
     }
@@ -290,6 +313,19 @@ mod tests {
         assert_eq!(r.count(Severity::Warning), 0, "{r:#?}");
         assert_eq!(r.count(Severity::Info), 1, "{r:#?}");
         assert!(!r.checks.contains(&"elf".to_string()));
+
+        // NVIDIA's optional fabric plugins are allowed by default.
+        let sp = "usr/local/lib/python3.13/dist-packages";
+        let plugin = format!("{sp}/nvidia/nvshmem/lib/nvshmem_bootstrap_mpi.so.3");
+        let nodes: BTreeMap<String, Node> = [(
+            plugin.clone(),
+            elf(&ElfBuilder::new().needed("libmpi.so.40")),
+        )]
+        .into_iter()
+        .collect();
+        let r = check_rootfs(&Rootfs::from_nodes(nodes, "amd64"), &CheckConfig::default());
+        assert!(r.passed(), "{r:#?}");
+        assert_eq!(r.count(Severity::Info), 1, "{r:#?}");
 
         let cfg = CheckConfig::from_spec(&CheckSpec {
             host_provided: vec!["libgone.so.*".into()],
