@@ -1,8 +1,9 @@
 //! CUDA coherence of an image's NVIDIA wheels (`shared/reference/image-content.md` §3).
 //!
 //! - One CUDA major: every `nvidia-*-cuNN` distribution (names from `*.dist-info/METADATA`)
-//!   targets the same NN; a mix (`nvidia-cublas-cu12` beside `nvidia-cudnn-cu13`) loads two
-//!   runtimes into one process.
+//!   targets the same NN, and CUDA 13's suffixless toolkit wheels (`nvidia-cuda-runtime`
+//!   13.0.96, `nvidia-cublas` 13.x) count by their version's major; a mix
+//!   (`nvidia-cublas-cu12` beside `nvidia-cudnn-cu13`) loads two runtimes into one process.
 //! - The framework's pins: every `Requires-Dist` on an `nvidia-*` distribution (torch pins
 //!   `==`, TensorFlow's `and-cuda` extra pins ranges) is met by the installed version; one
 //!   without markers must be installed.
@@ -121,6 +122,31 @@ pub fn cuda_major(name: &str) -> Option<u32> {
     tail.parse().ok()
 }
 
+/// Toolkit distributions without a `-cuNN` suffix (CUDA 13 dropped it: `nvidia-cuda-runtime`
+/// 13.0.96, `nvidia-cublas` 13.1.0.3) whose version major is the CUDA major. Others, such as
+/// `nvidia-cufft` (cuFFT 12 ships with CUDA 13), are versioned on their own.
+const SUFFIXLESS: &[&str] = &[
+    "nvidia-cuda-runtime",
+    "nvidia-cuda-nvrtc",
+    "nvidia-cuda-cupti",
+    "nvidia-cuda-nvcc",
+    "nvidia-nvjitlink",
+    "nvidia-cublas",
+];
+
+/// The CUDA major a distribution targets: its `-cuNN` suffix, else the version major of a
+/// [`SUFFIXLESS`] toolkit distribution.
+#[must_use]
+pub fn dist_major(name: &str, version: &str) -> Option<u32> {
+    cuda_major(name).or_else(|| {
+        let n = normalize_name(name);
+        if !SUFFIXLESS.contains(&n.as_str()) {
+            return None;
+        }
+        version.split('.').next()?.parse().ok()
+    })
+}
+
 /// Whether a distribution is the CUDA runtime (`nvidia-cuda-runtime-cuNN`, or the suffixless
 /// `nvidia-cuda-runtime` of CUDA 13).
 fn is_runtime(name: &str) -> bool {
@@ -201,7 +227,7 @@ pub fn check(fs: &Rootfs, owners: &Owners, out: &mut Vec<Finding>) -> Option<Cud
     // One major.
     let mut majors: BTreeMap<u32, Vec<&Dist>> = BTreeMap::new();
     for d in &dists {
-        if let Some(m) = cuda_major(&d.name) {
+        if let Some(m) = dist_major(&d.name, &d.version) {
             majors.entry(m).or_default().push(d);
         }
     }
@@ -406,6 +432,9 @@ mod tests {
         assert_eq!(cuda_major("nvidia_cudnn_cu12"), Some(12));
         assert_eq!(cuda_major("nvidia-nccl-cu13"), Some(13));
         assert_eq!(cuda_major("cuda-python"), None);
+        assert_eq!(dist_major("nvidia-cublas", "13.1.0.3"), Some(13));
+        assert_eq!(dist_major("nvidia-cufft", "12.0.0.61"), None);
+        assert_eq!(dist_major("nvidia-cufft-cu12", "11.3.3.83"), Some(12));
     }
 
     #[test]
@@ -437,6 +466,7 @@ mod tests {
         let r = fs(vec![
             wheel("nvidia-cublas-cu12", "12.8.4.1", &[]),
             wheel("nvidia-cudnn-cu13", "9.19.0.56", &[]),
+            wheel("nvidia-cuda-runtime", "13.0.96", &[]),
             wheel(
                 "torch",
                 "2.8.0",
@@ -453,6 +483,7 @@ mod tests {
             [
                 "cu12",
                 "cu13",
+                "cu13",
                 "nvidia-cublas-cu12",
                 "nvidia-nccl-cu12",
                 "libcudnn.so.9",
@@ -461,11 +492,11 @@ mod tests {
             "{out:#?}"
         );
         assert!(
-            out[2].detail.contains(
+            out[3].detail.contains(
                 "requires nvidia-cublas-cu12==12.6.4.1, the image has nvidia-cublas-cu12 12.8.4.1"
             ),
             "{}",
-            out[2].detail
+            out[3].detail
         );
     }
 }
