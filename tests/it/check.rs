@@ -346,6 +346,23 @@ fn a_clean_image_passes_and_carries_the_driver_floor_label() {
     let (ok, from_recipe) = fx.check_json(&recipe);
     assert!(ok, "{from_recipe:#}");
     assert_eq!(from_recipe["findings"], report["findings"]);
+
+    // Archives: the build stages and checks them too, and `compose check` reads them.
+    for format in ["oci-archive", "docker-archive"] {
+        let name = format!("img-{format}.tar");
+        let out = fx.build(&recipe, &name, &["--format", format]);
+        assert!(out.status.success(), "{format}: {}", stderr(&out));
+        let (ok, r) = fx.check_json(&fx.path(&name));
+        assert!(ok, "{format}: {r:#}");
+        assert_eq!(r["counts"], report["counts"], "{format}");
+    }
+    let names: Vec<String> = std::fs::read_dir(fx.path(""))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("compose-check"))
+        .collect();
+    assert!(names.is_empty(), "staging left behind: {names:?}");
 }
 
 #[test]
