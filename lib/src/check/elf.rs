@@ -641,6 +641,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn big_endian_headers_read_big_endian() {
+        // ELF32 MSB, ET_EXEC, EM_MIPS (8), no program headers.
+        let mut b = vec![0u8; 52];
+        b[..4].copy_from_slice(&MAGIC);
+        b[4] = 1;
+        b[5] = 2;
+        b[16..18].copy_from_slice(&2u16.to_be_bytes());
+        b[18..20].copy_from_slice(&8u16.to_be_bytes());
+        let f = parsed(&b);
+        assert!(f.big_endian);
+        assert_eq!((f.class, f.e_type, f.machine), (32, 2, 8));
+        assert!(!f.dynamic);
+    }
+
+    #[test]
     fn malformed_files_are_errors_not_panics() {
         let good = ElfBuilder::new()
             .needed("libfoo.so.1")
