@@ -3,6 +3,7 @@
 mod audit;
 mod build;
 mod diff;
+mod check;
 mod graph;
 mod inspect;
 mod lock;
@@ -31,6 +32,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             lock::run(cli.store, a.lock, Some(names))
         }
         Command::Inspect(a) => inspect::run(a),
+        Command::Check(a) => check::run(cli.store, a),
         Command::Store(c) => store::run(cli.store, c),
         Command::Diff(a) => diff::run(a),
         Command::Audit(a) => audit::run(a),
