@@ -2,8 +2,8 @@
 
 mod audit;
 mod build;
-mod diff;
 mod check;
+mod diff;
 mod graph;
 mod inspect;
 mod lock;
