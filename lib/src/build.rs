@@ -499,7 +499,8 @@ fn plan_wheels(
         })?;
     let target =
         crate::pin::python_target(debs, spec).map_err(|e| BuildError::Wheel(e.to_string()))?;
-    let scheme = match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
+    let prefix = spec.pypi.as_ref().and_then(|p| p.prefix.as_deref());
+    let scheme = match prefix {
         Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
         None => Scheme::debian_system(target.python),
     };
@@ -521,6 +522,19 @@ fn plan_wheels(
             .collect::<Result<_, BuildError>>()
     })?;
     let mut items: BTreeMap<String, Vec<ItemEntries>> = BTreeMap::new();
+    // A venv prefix gets its skeleton (pyvenv.cfg, bin/python) in the lowest layer that
+    // installs wheels, so every launcher's `#!PREFIX/bin/python` resolves.
+    if let Some(prefix) = prefix
+        && let Some(lowest) = spec
+            .layers
+            .iter()
+            .find(|l| wheels.iter().any(|w| w.layer == l.name))
+    {
+        items
+            .entry(lowest.name.clone())
+            .or_default()
+            .push(crate::pypi::venv::skeleton(prefix, &target));
+    }
     for (layer, item) in installed {
         items.entry(layer).or_default().push(item);
     }

@@ -495,6 +495,38 @@ fn console_and_gui_entry_points_become_launchers_for_the_image_python() {
     assert!(record.contains("../../../bin/demo-cli,sha256="), "{record}");
 }
 
+#[test]
+fn a_venv_prefix_gets_a_skeleton_whose_python_the_launchers_use() {
+    let spec = WheelSpec::new("demo-cli", "1.0")
+        .file("demo_cli/main.py", "def run():\n    return 0\n")
+        .entry_points("[console_scripts]\ndemo-cli = demo_cli.main:run\n");
+    let fx = Fx::new(&[("demo-cli", vec![whl(&spec)])]);
+    let recipe = fx.python("r", &["demo-cli"]);
+    let text_in = std::fs::read_to_string(&recipe).unwrap();
+    write(
+        &recipe,
+        text_in.replacen("pypi {\n", "pypi {\n    prefix \"/opt/venv\"\n", 1),
+    );
+    let layout = fx.lock_and_build(&recipe, "o");
+    let e = layout.entries(1);
+    let cfg = text(&e["opt/venv/pyvenv.cfg"]);
+    assert!(cfg.starts_with("home = /usr/bin\n"), "{cfg}");
+    assert!(cfg.contains("\nversion = 3.13."), "{cfg}");
+    assert_eq!(
+        e["opt/venv/bin/python"].link.as_deref(),
+        Some("/usr/bin/python3.13")
+    );
+    assert_eq!(e["opt/venv/bin/python3"].link.as_deref(), Some("python"));
+    assert_eq!(e["opt/venv/lib64"].link.as_deref(), Some("lib"));
+    let cli = text(&e["opt/venv/bin/demo-cli"]);
+    assert!(cli.starts_with("#!/opt/venv/bin/python\n"), "{cli}");
+    assert!(e.contains_key("opt/venv/lib/python3.13/site-packages/demo_cli/main.py"));
+    assert!(
+        !e.keys().any(|p| p.starts_with("usr/local/")),
+        "nothing in the system site"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resolution for the image
 
