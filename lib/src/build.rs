@@ -423,6 +423,7 @@ pub fn plan(
             })
             .collect::<Result<Vec<_>, _>>()
     })?;
+    wheel_conflicts_across_layers(&layers)?;
     let graph = build_graph(spec, &layers, opts.compression, mtime);
     let inputs = debs
         .iter()
@@ -440,6 +441,35 @@ pub fn plan(
         scratch: wheel_plan.scratch,
         wheels: wheel_plan.extractor,
     })
+}
+
+/// Two wheels in different layers that install the same file: identical content is fine
+/// (the upper copy changes nothing), different content is an error naming both, as it is
+/// within one layer, instead of the upper layer silently shadowing the lower file.
+fn wheel_conflicts_across_layers(layers: &[LayerPlan]) -> Result<(), BuildError> {
+    let mut seen: BTreeMap<&str, (&str, &str, [u8; 32])> = BTreeMap::new();
+    for l in layers {
+        for f in l.fragments.iter().filter(|f| f.label.starts_with("wheel ")) {
+            for e in &f.entries {
+                if !matches!(e.header.kind, crate::layer::tar::EntryKind::File { .. }) {
+                    continue;
+                }
+                match seen.get(e.header.path.as_str()) {
+                    Some((layer, first, hash)) if *layer != l.name && *hash != e.content_hash => {
+                        return Err(BuildError::Wheel(format!(
+                            "/{} is installed by `{first}` (layer `{layer}`) and, with different content, by `{}` (layer `{}`); pin versions that agree or put both in one layer to see the conflict there",
+                            e.header.path, f.label, l.name
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(&e.header.path, (&l.name, &f.label, e.content_hash));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `spec` with composer's provenance labels added to its config: the recipe digest (when

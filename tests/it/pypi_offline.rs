@@ -1044,6 +1044,34 @@ fn identical_files_of_two_wheels_are_kept_once_and_different_ones_name_both_whee
     let out = fx.build_err(&clash, "o2");
     assert_mentions(&out, &["nv-a 1.0", "nv-c 1.0", "nvidia/__init__.py"]);
     assert!(!fx.path("o2").exists());
+
+    // The same across layers: identical is fine, different names both wheels and layers.
+    let layered = |name: &str, upper: &str| {
+        fx.recipe(
+            name,
+            &format!(
+                "{}{}",
+                python_layer("low", "system", &["nv-a"]),
+                python_layer("high", "low", &[upper])
+            ),
+        )
+    };
+    let fine = layered("fine", "nv-b");
+    fx.lock_and_build(&fine, "o3");
+    let clash = layered("clash2", "nv-c");
+    fx.lock(&clash);
+    let out = fx.build_err(&clash, "o4");
+    assert_mentions(
+        &out,
+        &[
+            "nv-a 1.0",
+            "layer `low`",
+            "nv-c 1.0",
+            "layer `high`",
+            "nvidia/__init__.py",
+        ],
+    );
+    assert!(!fx.path("o4").exists());
 }
 
 // ---------------------------------------------------------------------------------------------
