@@ -27,6 +27,7 @@ pub mod once;
 pub mod pin;
 pub mod pypi;
 pub mod recipe;
+pub mod registry;
 pub mod report;
 pub mod time;
 
