@@ -44,6 +44,16 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     export(&store, &image, format, &out)
         .into_diagnostic()
         .wrap_err("cannot write the image")?;
+    let pushed = match &a.push {
+        Some(r) => {
+            let reference = composer::registry::Reference::parse(r).into_diagnostic()?;
+            let source = composer::registry::source::from_built(&store, &image)
+                .into_diagnostic()
+                .wrap_err("cannot read the built image from the store")?;
+            Some(super::push::push(&source, &reference, &a.registry)?)
+        }
+        None => None,
+    };
 
     if a.json {
         let layers: Vec<_> = image
@@ -60,6 +70,7 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         let doc = serde_json::json!({
             "name": image.name, "tags": image.tags, "manifest": image.manifest_digest,
             "config": image.config_digest, "output": out, "layers": layers,
+            "push": pushed,
         });
         println!("{doc:#}");
     } else {
@@ -87,6 +98,9 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
                 .join(", "),
             out.display()
         );
+        if let Some(p) = &pushed {
+            eprintln!("{}", super::push::summary(p));
+        }
         println!("{}", image.manifest_digest);
     }
     Ok(ExitCode::SUCCESS)

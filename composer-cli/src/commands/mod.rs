@@ -4,6 +4,7 @@ mod build;
 mod graph;
 mod inspect;
 mod lock;
+mod push;
 mod store;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             lock::run(cli.store, a.lock, Some(names))
         }
         Command::Inspect(a) => inspect::run(a),
+        Command::Push(a) => push::run(a),
         Command::Store(c) => store::run(cli.store, c),
     }
 }

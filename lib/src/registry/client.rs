@@ -181,8 +181,23 @@ impl Client {
                 client.base = format!("http://{host}");
             }
         }
-        client.ping()?;
-        Ok(client)
+        match client.ping() {
+            Err(RegistryError::Failed {
+                registry,
+                what,
+                attempts,
+                cause,
+            }) if !insecure => Err(RegistryError::Failed {
+                registry,
+                what,
+                attempts,
+                cause: format!(
+                    "{cause} (if {host} serves plain http or a self-signed certificate, pass `--insecure {host}`)"
+                ),
+            }),
+            Err(e) => Err(e),
+            Ok(()) => Ok(client),
+        }
     }
 
     /// The options it was made with.
