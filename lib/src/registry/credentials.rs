@@ -292,6 +292,7 @@ pub fn parse_helper_output(out: &[u8]) -> Option<Login> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -366,6 +366,7 @@ fn read_doc(found: &Found) -> Result<Vec<u8>, RegistryError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
