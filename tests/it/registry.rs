@@ -1,7 +1,9 @@
 //! `compose push` and `compose build --push` against the real CNCF registry
 //! (`docker-registry`, htpasswd auth, filesystem storage in a temp dir), checked with
-//! skopeo; faults (500s, a registry that dies mid-push) and the Bearer token flow come
-//! from a small loopback proxy in front of it. Everything listens on 127.0.0.1 only.
+//! skopeo; faults (500s, a registry that dies mid-push) and an opaque-token Bearer flow come
+//! from a small loopback proxy in front of it; the registry's own token auth is checked with
+//! a test-side token server issuing RS256 JWTs (signed by `openssl`). Everything listens
+//! on 127.0.0.1 only.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -45,6 +47,17 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// How the registry authenticates.
+enum Auth {
+    None,
+    Htpasswd,
+    /// JWTs from `realm`, signed by the key of the self-signed certificate `cert`.
+    Token {
+        realm: String,
+        cert: PathBuf,
+    },
+}
+
 /// A `docker-registry` on a loopback port, killed on drop.
 struct Registry {
     child: Child,
@@ -54,6 +67,11 @@ struct Registry {
 
 impl Registry {
     fn start(htpasswd: bool) -> Self {
+        Self::start_with(if htpasswd { Auth::Htpasswd } else { Auth::None })
+    }
+
+    fn start_with(auth: Auth) -> Self {
+        let htpasswd = matches!(auth, Auth::Htpasswd);
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut cfg = format!(
@@ -71,6 +89,12 @@ impl Registry {
             cfg.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
                 file.display()
+            ));
+        }
+        if let Auth::Token { realm, cert } = &auth {
+            cfg.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+                cert.display()
             ));
         }
         let cfg_path = dir.path().join("config.yml");
@@ -592,6 +616,164 @@ fn bearer_token_flow_against_a_loopback_token_server() {
         .arg(&out)
         .arg(&reference)
         .args(["--insecure", "127.0.0.1", "--tag", "1.0"]);
+    let stderr = String::from_utf8_lossy(&run_err(with_login(c, "nope")).stderr).to_string();
+    assert!(
+        stderr.contains("token") && stderr.contains("401"),
+        "{stderr}"
+    );
+}
+
+fn base64url(data: &[u8]) -> String {
+    base64(data)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_")
+}
+
+fn query_values(target: &str, key: &str) -> Vec<String> {
+    let decode = |v: &str| {
+        let b = v.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                let h = u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap();
+                out.push(h);
+                i += 3;
+            } else {
+                out.push(if b[i] == b'+' { b' ' } else { b[i] });
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    target
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .map(|(_, v)| decode(v))
+        .collect()
+}
+
+/// A JWT (RS256, the certificate in `x5c`) granting the requested scopes, as a token
+/// server for docker-registry issues it; signed with `openssl dgst`.
+fn sign_token(key: &Path, cert_der_b64: &str, scopes: &[String], dir: &Path) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let access: Vec<serde_json::Value> = scopes
+        .iter()
+        .filter_map(|s| {
+            let mut parts = s.splitn(3, ':');
+            let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+        })
+        .collect();
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [cert_der_b64]});
+    let claims = serde_json::json!({
+        "iss": "test-issuer", "sub": USER, "aud": "test-registry",
+        "exp": now + 600, "nbf": now - 10, "iat": now - 10,
+        "jti": format!("jti-{now}-{}", scopes.len()), "access": access,
+    });
+    let signing_input = format!(
+        "{}.{}",
+        base64url(header.to_string().as_bytes()),
+        base64url(claims.to_string().as_bytes())
+    );
+    let input = dir.join(format!("jwt-input-{}", std::process::id()));
+    std::fs::write(&input, &signing_input).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{signing_input}.{}", base64url(&out.stdout))
+}
+
+#[test]
+fn bearer_tokens_from_a_jwt_token_server_for_a_real_token_auth_registry() {
+    if !tools() || !require("openssl") {
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let (key, cert) = (keys.path().join("key.pem"), keys.path().join("cert.pem"));
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=test-issuer",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(der.status.success());
+    let cert_b64 = base64(&der.stdout);
+    let issued = Arc::new(AtomicUsize::new(0));
+    let (iss, key2, dir2) = (issued.clone(), key.clone(), keys.path().to_path_buf());
+    let token_server = Proxy::start(
+        0,
+        Arc::new(move |r: &Req| {
+            if r.header("authorization") != Some(basic().as_str()) {
+                return Action::Reply(401, vec![], r#"{"details":"bad login"}"#.into());
+            }
+            assert_eq!(query_values(&r.target, "service"), ["test-registry"]);
+            let scopes = query_values(&r.target, "scope");
+            iss.fetch_add(1, Ordering::SeqCst);
+            let token = sign_token(&key2, &cert_b64, &scopes, &dir2);
+            Action::Reply(
+                200,
+                vec![("Content-Type".into(), "application/json".into())],
+                format!(r#"{{"token":"{token}","expires_in":600}}"#),
+            )
+        }),
+    );
+    let reg = Registry::start_with(Auth::Token {
+        realm: format!("http://127.0.0.1:{}/token", token_server.port),
+        cert,
+    });
+    let (demo, out, digest) = built_demo();
+    let reference = format!("{}/team/tok:1.0", reg.host());
+    let report = json(&run_ok(push_cmd(&demo, &out, &reference, "127.0.0.1")));
+    assert_eq!(report["digest"], digest.as_str());
+    assert_eq!(report["uploaded"], 3);
+    let n = issued.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&n),
+        "{n} tokens: one per scope set, cached"
+    );
+    // Pushed again: still authorized, nothing sent.
+    let again = json(&run_ok(push_cmd(&demo, &out, &reference, "127.0.0.1")));
+    assert_eq!(again["uploaded"], 0);
+
+    let mut c = compose(&demo.store);
+    c.args(["push"])
+        .arg(&out)
+        .arg(&reference)
+        .args(["--insecure", "127.0.0.1"]);
     let stderr = String::from_utf8_lossy(&run_err(with_login(c, "nope")).stderr).to_string();
     assert!(
         stderr.contains("token") && stderr.contains("401"),

@@ -362,8 +362,10 @@ fn upload(
                         url = location(client, &r, &what)?;
                         session = Some(url.clone());
                         offset = end;
+                        // `0-0` is ambiguous (see `resume_offset`): it also means one byte.
                         if let Some(o) = r.header("range").and_then(resume_offset)
                             && o != end
+                            && !(o == 0 && end == 1)
                         {
                             return Err(Stop::Restart(format!(
                                 "{what}: the registry holds {o} bytes after a chunk ending at {end}"
