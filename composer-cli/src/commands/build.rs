@@ -67,11 +67,13 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
                 })
             })
             .collect();
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "name": image.name, "tags": image.tags, "manifest": image.manifest_digest,
             "config": image.config_digest, "output": out, "layers": layers,
-            "push": pushed,
         });
+        if let (Some(p), Some(map)) = (&pushed, doc.as_object_mut()) {
+            map.insert("push".into(), serde_json::json!(p));
+        }
         println!("{doc:#}");
     } else {
         for l in &image.layers {
