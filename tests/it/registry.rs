@@ -391,6 +391,23 @@ fn push_with_htpasswd_then_skopeo_reads_it_back_and_a_second_push_uploads_nothin
     assert_eq!(second["skipped"], 3);
     assert_eq!(second["digest"], digest.as_str());
 
+    // build --push straight from the store (layers as concatenated fragments), chunked.
+    let fresh = format!("{}/team/fromstore:v1", reg.host());
+    let mut build = demo.build(&demo.path("out1"));
+    build.args([
+        "--push",
+        &fresh,
+        "--insecure",
+        &reg.host(),
+        "--chunk-size",
+        "150",
+        "--json",
+    ]);
+    let built = json(&run_ok(with_login(build, PASSWORD)));
+    assert_eq!(built["push"]["digest"], digest.as_str());
+    assert_eq!(built["push"]["uploaded"], 3, "{built}");
+    assert_eq!(skopeo_digest(&fresh), digest);
+
     // build --push into another repository, mounting the blobs from the first.
     let other = format!("{}/team/other:v2", reg.host());
     let mut build = demo.build(&demo.path("out2"));
@@ -779,4 +796,58 @@ fn bearer_tokens_from_a_jwt_token_server_for_a_real_token_auth_registry() {
         stderr.contains("token") && stderr.contains("401"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_multi_megabyte_layer_goes_up_in_bounded_chunks() {
+    if !tools() {
+        return;
+    }
+    let reg = Registry::start(true);
+    let demo = Demo::new();
+    // 3 MiB of incompressible bytes in the base layer.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let big: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    write(&demo.src.join("tree/big.bin"), &big);
+    let out = demo.path("out");
+    let digest = run_ok(demo.build(&out)).trim().to_string();
+    let patches = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = patches.clone();
+    let proxy = Proxy::start(
+        reg.port,
+        Arc::new(move |r: &Req| {
+            if r.method == "PATCH" {
+                seen.lock().unwrap().push(r.body.len());
+            }
+            Action::Forward(None)
+        }),
+    );
+    let reference = format!("127.0.0.1:{}/team/big:1.0", proxy.port);
+    let report = json(&run_ok(
+        push_cmd(&demo, &out, &reference, "127.0.0.1").args(["--chunk-size", "1048576"]),
+    ));
+    assert_eq!(report["digest"], digest.as_str());
+    let sizes = patches.lock().unwrap().clone();
+    assert!(sizes.len() >= 4, "{sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= 1 << 20), "{sizes:?}");
+    let copy = demo.path("copy");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{}/team/big:1.0", reg.host()),
+        &format!("oci:{}:pulled", copy.display()),
+    ]));
+    let pulled = Layout::open(&copy);
+    assert_eq!(pulled.manifest_digest, digest);
+    pulled.check_diff_ids();
 }
