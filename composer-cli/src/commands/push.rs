@@ -1,12 +1,14 @@
 //! `compose push`, and the push step of `compose build --push`.
 
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use composer::Digest;
 use composer::graph::human_bytes;
 use composer::registry::{
     self, BlobOutcome, PushImage, PushOptions, PushReport, PushReporter, Reference,
 };
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
 use crate::args::{PushArgs, RegistryArgs};
@@ -36,7 +38,7 @@ pub(crate) fn push(
         options.chunk_size = c.max(1);
     }
     options.mount_from.clone_from(&args.mount_from);
-    registry::push(image, reference, &options, &Lines)
+    registry::push(image, reference, &options, &Lines::default())
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot push to {reference}"))
 }
@@ -67,11 +69,42 @@ pub(crate) fn summary(report: &PushReport) -> String {
     )
 }
 
-/// One stderr line per blob.
-struct Lines;
+/// A progress bar for the blob being sent (hidden when stderr is not a terminal) and one
+/// stderr line per blob.
+#[derive(Default)]
+struct Lines {
+    bar: Mutex<Option<ProgressBar>>,
+}
 
 impl PushReporter for Lines {
+    fn blob_started(&self, digest: &Digest, size: u64) {
+        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{prefix:>19} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(digest.as_str().chars().take(19).collect::<String>());
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(bar);
+        }
+    }
+
+    fn blob_progress(&self, _digest: &Digest, done: u64) {
+        if let Ok(b) = self.bar.lock()
+            && let Some(bar) = b.as_ref()
+        {
+            bar.set_position(done);
+        }
+    }
+
     fn blob_finished(&self, digest: &Digest, outcome: BlobOutcome) {
+        if let Ok(mut b) = self.bar.lock()
+            && let Some(bar) = b.take()
+        {
+            bar.finish_and_clear();
+        }
         let how = match outcome {
             BlobOutcome::Uploaded => "uploaded",
             BlobOutcome::Skipped => "exists",
