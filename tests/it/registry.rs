@@ -527,6 +527,33 @@ fn a_500_on_one_blob_is_retried_and_the_push_succeeds() {
         skopeo_digest(&format!("{}/team/flaky:1.0", reg.host())),
         digest
     );
+
+    // Monolithic uploads (small blobs, default chunk size): a failed PUT restarts that blob
+    // with a new session.
+    let failed = Arc::new(AtomicBool::new(false));
+    let posts = Arc::new(AtomicUsize::new(0));
+    let (fa, po) = (failed.clone(), posts.clone());
+    let proxy = Proxy::start(
+        reg.port,
+        Arc::new(move |r: &Req| {
+            if r.method == "POST" {
+                po.fetch_add(1, Ordering::SeqCst);
+            }
+            if r.method == "PUT" && r.target.contains("digest=") && !fa.swap(true, Ordering::SeqCst)
+            {
+                return Action::Reply(503, vec![], String::new());
+            }
+            Action::Forward(None)
+        }),
+    );
+    let reference = format!("127.0.0.1:{}/team/flaky2:1.0", proxy.port);
+    let report = json(&run_ok(push_cmd(&demo, &out, &reference, "127.0.0.1")));
+    assert_eq!(report["uploaded"], 3);
+    assert_eq!(posts.load(Ordering::SeqCst), 4, "one blob restarted");
+    assert_eq!(
+        skopeo_digest(&format!("{}/team/flaky2:1.0", reg.host())),
+        digest
+    );
 }
 
 #[test]

@@ -288,12 +288,12 @@ fn upload(
                         o
                     }
                     _ => {
-                        session = None;
+                        abandon(client, session.take());
                         0
                     }
                 };
             } else {
-                session = None;
+                abandon(client, session.take());
                 offset = 0;
             }
         }
@@ -380,20 +380,31 @@ fn upload(
         })();
         match result {
             Ok(()) => return Ok(()),
-            Err(Stop::Fatal(e)) => return Err(e),
+            Err(Stop::Fatal(e)) => {
+                abandon(client, session.take());
+                return Err(e);
+            }
             Err(Stop::Retry(m)) => last = m,
             Err(Stop::Restart(m)) => {
                 last = m;
-                session = None;
+                abandon(client, session.take());
             }
         }
     }
+    abandon(client, session.take());
     Err(RegistryError::Failed {
         registry: client.base().into(),
         what,
         attempts,
         cause: last,
     })
+}
+
+/// Cancels an upload session we give up on (best effort: registries also expire them).
+fn abandon(client: &mut Client, session: Option<String>) {
+    if let Some(url) = session {
+        let _ = client.request("DELETE", &url, &[], None);
+    }
 }
 
 /// Checks the PUT that completes an upload.
