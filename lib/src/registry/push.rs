@@ -273,13 +273,13 @@ fn upload(
     let what = format!("blob {}", blob.digest);
     let plan = plan_upload(blob.size, chunk_size);
     let start_url = client.url(repo, "blobs/uploads/");
-    let attempts = client_attempts(client);
+    let attempts = client.options().attempts.max(1);
     let mut last = String::new();
-    // Where the registry has the upload: (session URL, bytes it holds).
+    // How many bytes the registry holds in `session`.
     let mut offset: u64 = 0;
     for attempt in 1..=attempts {
         if attempt > 1 {
-            std::thread::sleep(super::plan::backoff(client_backoff(client), attempt - 1));
+            std::thread::sleep(super::plan::backoff(client.options().backoff, attempt - 1));
             // Resume a chunked session from what the registry reports; else restart.
             if let (Some(url), Upload::Chunked { .. }) = (&session, plan) {
                 offset = match upload_status(client, url) {
@@ -449,14 +449,6 @@ fn upload_status(client: &mut Client, url: &str) -> Option<(String, u64)> {
         .header("location")
         .map_or_else(|| url.to_string(), |l| resolve_location(client.base(), l));
     Some((next, offset))
-}
-
-fn client_attempts(c: &Client) -> u32 {
-    c.options().attempts.max(1)
-}
-
-fn client_backoff(c: &Client) -> std::time::Duration {
-    c.options().backoff
 }
 
 /// Counts bytes read for the reporter.
