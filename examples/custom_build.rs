@@ -44,6 +44,7 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
         version: Some("0.1".into()),
         source: None,
         revision: None,
+        recipe_digest: None,
         layers: vec![LayerSpec {
             name: "config-files".into(),
             after: None,

@@ -29,6 +29,14 @@ pub(crate) enum Command {
     Inspect(InspectArgs),
     /// Push an image (OCI layout dir or oci-archive) to a registry
     Push(PushArgs),
+    /// Compare two images at every level: manifest, config, layers, packages, files
+    Diff(DiffArgs),
+    /// Check that every file of every layer traces to a locked package (declared equals shipped)
+    Audit(AuditArgs),
+    /// Write an SBOM (SPDX 2.3 JSON, or CycloneDX 1.6 JSON) of an image's packages
+    Sbom(SbomArgs),
+    /// Rebuild a recipe from its lock in a fresh store and compare every digest with an image
+    Verify(VerifyArgs),
     /// Maintain the content-addressed store
     #[command(subcommand)]
     Store(StoreCommand),
@@ -78,6 +86,9 @@ pub(crate) struct BuildArgs {
     /// Fail instead of creating or changing RECIPE.lock
     #[arg(long)]
     pub(crate) locked: bool,
+    /// Attach an SPDX SBOM to the image as an OCI 1.1 artifact (layout output only)
+    #[arg(long)]
+    pub(crate) sbom: bool,
     /// After building, push the image from the store to this reference (host[:port]/repo[:tag])
     #[arg(long, value_name = "REF")]
     pub(crate) push: Option<String>,
@@ -151,6 +162,72 @@ pub(crate) struct GraphArgs {
 pub(crate) struct InspectArgs {
     /// Image: an OCI layout directory, an oci-archive or a docker-archive
     pub(crate) image: PathBuf,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// First image: an OCI layout directory, an oci-archive or a docker-archive
+    pub(crate) a: PathBuf,
+    /// Second image
+    pub(crate) b: PathBuf,
+    /// Ignore timestamps and the order of entries in a layer
+    #[arg(long)]
+    pub(crate) semantic: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Image: an OCI layout directory, an oci-archive or a docker-archive
+    pub(crate) image: PathBuf,
+    /// Also check the image's packages against this lockfile (exactly the locked ones)
+    #[arg(long, value_name = "LOCKFILE")]
+    pub(crate) lock: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SbomFormat {
+    /// SPDX 2.3 JSON
+    Spdx,
+    /// CycloneDX 1.6 JSON
+    Cyclonedx,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SbomArgs {
+    /// Image: an OCI layout directory, an oci-archive or a docker-archive
+    pub(crate) image: PathBuf,
+    /// Document format
+    #[arg(long, value_enum, default_value = "spdx")]
+    pub(crate) format: SbomFormat,
+    /// Write to this file instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Recipe file (.kdl); its lock (RECIPE.lock) must exist
+    pub(crate) recipe: PathBuf,
+    /// The image to compare with (default: the recipe's default output, out/NAME)
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) against: Option<PathBuf>,
+    /// Take downloaded inputs from this store (re-verified against the lock) instead of the network
+    #[arg(long, value_name = "STORE")]
+    pub(crate) inputs_from: Option<PathBuf>,
+    /// Layer compression of the rebuild (default: the image's own)
+    #[arg(long, value_enum)]
+    pub(crate) compression: Option<CompressionArg>,
+    #[command(flatten)]
+    pub(crate) jobs: JobsArg,
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,

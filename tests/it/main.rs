@@ -2,6 +2,8 @@
 //! with independent readers or third-party tools.
 #![allow(clippy::unwrap_used)]
 
+/// Audits offline: diff, audit, verify and sbom on images from a fixture Debian repository.
+mod audit;
 /// Bad inputs: clear errors naming paths, and a store that stays usable.
 mod bad_input;
 /// Builds the demo recipe and checks the image's structure with our own independent reader.

@@ -44,6 +44,11 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     export(&store, &image, format, &out)
         .into_diagnostic()
         .wrap_err("cannot write the image")?;
+    let sbom = if a.sbom {
+        Some(attach_sbom(&out, format, &image.manifest_digest)?)
+    } else {
+        None
+    };
     let pushed = match &a.push {
         Some(r) => {
             let reference = composer::registry::Reference::parse(r).into_diagnostic()?;
@@ -69,7 +74,7 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
             .collect();
         let mut doc = serde_json::json!({
             "name": image.name, "tags": image.tags, "manifest": image.manifest_digest,
-            "config": image.config_digest, "output": out, "layers": layers,
+            "config": image.config_digest, "output": out, "layers": layers, "sbom": sbom,
         });
         if let (Some(p), Some(map)) = (&pushed, doc.as_object_mut()) {
             map.insert("push".into(), serde_json::json!(p));
@@ -106,4 +111,35 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         println!("{}", image.manifest_digest);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the image's SPDX SBOM into the layout as an OCI 1.1 artifact whose subject is
+/// the image manifest; returns the artifact manifest's digest.
+fn attach_sbom(
+    out: &std::path::Path,
+    format: Format,
+    manifest: &composer::Digest,
+) -> Result<composer::Digest> {
+    if !matches!(format, Format::Layout) {
+        miette::bail!(
+            "--sbom attaches the SBOM inside an OCI layout; use --format oci (or `compose sbom` on the archive)"
+        );
+    }
+    let inv = composer::inventory::read(out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read back {}", out.display()))?;
+    let mut doc = serde_json::to_vec_pretty(&composer::sbom::spdx(&inv)).into_diagnostic()?;
+    doc.push(b'\n');
+    let created = inv.view.config.created.clone();
+    let digest = composer::oci::artifact::attach(
+        out,
+        manifest,
+        "application/spdx+json",
+        &doc,
+        &[("org.opencontainers.image.created", created.as_str())],
+    )
+    .into_diagnostic()
+    .wrap_err("cannot attach the SBOM")?;
+    eprintln!("attached SPDX SBOM {digest} (subject {manifest})");
+    Ok(digest)
 }

@@ -1,11 +1,15 @@
 //! One function per subcommand; each only calls the `composer` library and prints.
 
+mod audit;
 mod build;
+mod diff;
 mod graph;
 mod inspect;
 mod lock;
 mod push;
+mod sbom;
 mod store;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +34,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(a) => inspect::run(a),
         Command::Push(a) => push::run(a),
         Command::Store(c) => store::run(cli.store, c),
+        Command::Diff(a) => diff::run(a),
+        Command::Audit(a) => audit::run(a),
+        Command::Sbom(a) => sbom::run(a),
+        Command::Verify(a) => verify::run(cli.store, a),
     }
 }
 

@@ -328,6 +328,7 @@ mod tests {
             version: Some("1.0".into()),
             source: None,
             revision: None,
+            recipe_digest: None,
             layers: vec![],
             config,
             debian: None,

@@ -36,6 +36,10 @@ pub struct ImageSpec {
     /// and the recipe has no block, the loader fills in the default index,
     /// <https://pypi.org/simple>; `None` only when nothing uses PyPI.
     pub pypi: Option<PypiSource>,
+    /// `sha256:…` of the recipe's source files (the recipe, then its includes in the order
+    /// they were read), written to the image's `org.composer.recipe.digest` label. `None`
+    /// for a spec built without a recipe file.
+    pub recipe_digest: Option<String>,
 }
 
 /// `pypi { index "URL"; index "URL" only="torch torchvision"; prefix "/opt/venv" }`.

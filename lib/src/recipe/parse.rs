@@ -374,6 +374,7 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
             config: b.config,
             debian: b.debian.map(|d| d.source),
             pypi: pypi::source(b.pypi, uses_pypi),
+            recipe_digest: None,
         }),
         _ => Err(b.diags),
     }
