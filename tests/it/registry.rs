@@ -391,6 +391,17 @@ fn push_with_htpasswd_then_skopeo_reads_it_back_and_a_second_push_uploads_nothin
     assert_eq!(second["skipped"], 3);
     assert_eq!(second["digest"], digest.as_str());
 
+    // A layout with an SBOM artifact beside the image: without --tag, the tagged image goes.
+    let with_sbom = demo.path("out-sbom");
+    run_ok(demo.build(&with_sbom).arg("--sbom"));
+    let mut c = compose(&demo.store);
+    c.arg("push")
+        .arg(&with_sbom)
+        .arg(format!("{}/team/sbom:1.0", reg.host()))
+        .args(["--insecure", "127.0.0.1", "--json"]);
+    let pushed = json(&run_ok(with_login(c, PASSWORD)));
+    assert_eq!(pushed["digest"], digest.as_str());
+
     // build --push straight from the store (layers as concatenated fragments), chunked.
     let fresh = format!("{}/team/fromstore:v1", reg.host());
     let mut build = demo.build(&demo.path("out1"));

@@ -172,7 +172,14 @@ pub fn from_path(path: &Path, tag: Option<&str>) -> Result<PushImage, RegistryEr
             .iter()
             .filter(|m| m.annotations.get(REF_NAME).is_some_and(|r| r == t))
             .collect(),
-        None => index.manifests.iter().collect(),
+        // Without a tag: the tagged entries (an attached SBOM or other artifact has none),
+        // or every entry of an index without tags.
+        None if tags.is_empty() => index.manifests.iter().collect(),
+        None => index
+            .manifests
+            .iter()
+            .filter(|m| m.annotations.contains_key(REF_NAME))
+            .collect(),
     };
     let first = chosen.first().ok_or_else(|| match tag {
         Some(t) => invalid(format!("no image tagged `{t}` (tags: {})", tags.join(", "))),
