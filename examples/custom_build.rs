@@ -72,6 +72,7 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
         },
         debian: None,
         pypi: None,
+        check: Default::default(),
     };
     let store = Store::open(Store::default_root()?)?;
     // No packages, so no lock; the fetcher is never used.

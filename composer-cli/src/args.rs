@@ -37,6 +37,8 @@ pub(crate) enum Command {
     Sbom(SbomArgs),
     /// Rebuild a recipe from its lock in a fresh store and compare every digest with an image
     Verify(VerifyArgs),
+    /// Check an image (or build a recipe and check it): ELF closure, ABI, wheel tags, CUDA coherence
+    Check(CheckArgs),
     /// Maintain the content-addressed store
     #[command(subcommand)]
     Store(StoreCommand),
@@ -89,11 +91,35 @@ pub(crate) struct BuildArgs {
     /// Attach an SPDX SBOM to the image as an OCI 1.1 artifact (layout output only)
     #[arg(long)]
     pub(crate) sbom: bool,
+    /// Do not check the image before writing it (see `compose check`)
+    #[arg(long)]
+    pub(crate) no_check: bool,
     /// After building, push the image from the store to this reference (host[:port]/repo[:tag])
     #[arg(long, value_name = "REF")]
     pub(crate) push: Option<String>,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// An image (OCI layout directory, oci-archive or docker-archive), or a recipe (.kdl),
+    /// which is built first (into the store and a temporary directory) and then checked
+    pub(crate) target: PathBuf,
+    /// Take the `check { … }` settings from this recipe when checking an image
+    #[arg(long, value_name = "RECIPE")]
+    pub(crate) recipe: Option<PathBuf>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Fail instead of creating or changing RECIPE.lock (when checking a recipe)
+    #[arg(long)]
+    pub(crate) locked: bool,
+    /// Layer compression (when checking a recipe)
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub(crate) compression: CompressionArg,
+    #[command(flatten)]
+    pub(crate) jobs: JobsArg,
 }
 
 /// How to reach a registry (credentials: $COMPOSE_REGISTRY_USER/$COMPOSE_REGISTRY_PASSWORD,

@@ -264,6 +264,15 @@ pub fn plan(
         None if wants_debian || wants_python => return Err(BuildError::NoLock),
         _ => (Vec::new(), Vec::new()),
     };
+    // The lowest NVIDIA driver the locked CUDA runtime wheel needs, as a config label (a
+    // recipe label of the same key wins); from the lock, so the config is known up front.
+    let mut labelled = spec.clone();
+    if let Some((key, value)) = crate::check::cuda::driver_label(
+        wheels.iter().map(|w| (w.name.as_str(), w.version.as_str())),
+    ) {
+        labelled.config.labels.entry(key).or_insert(value);
+    }
+    let spec = &labelled;
     let extractor = Arc::new(Extractor::new(store.clone(), &debs).map_err(BuildError::Install)?);
     let mut listings = BTreeMap::new();
     let wheel_downloads = wheels

@@ -2,6 +2,7 @@
 
 mod audit;
 mod build;
+mod check;
 mod diff;
 mod graph;
 mod inspect;
@@ -32,6 +33,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             lock::run(cli.store, a.lock, Some(names))
         }
         Command::Inspect(a) => inspect::run(a),
+        Command::Check(a) => check::run(cli.store, a),
         Command::Push(a) => push::run(a),
         Command::Store(c) => store::run(cli.store, c),
         Command::Diff(a) => diff::run(a),

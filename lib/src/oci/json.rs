@@ -333,6 +333,7 @@ mod tests {
             config,
             debian: None,
             pypi: None,
+            check: Default::default(),
         }
     }
 

@@ -11,6 +11,7 @@
 //! # Ok::<(), composer::recipe::RecipeError>(())
 //! ```
 
+mod check;
 mod debian;
 mod error;
 mod include;
