@@ -27,6 +27,8 @@ pub(crate) enum Command {
     Update(UpdateArgs),
     /// Show an image's layers, sizes, digests and config (layout dir, oci-archive or docker-archive)
     Inspect(InspectArgs),
+    /// Push an image (OCI layout dir or oci-archive) to a registry
+    Push(PushArgs),
     /// Compare two images at every level: manifest, config, layers, packages, files
     Diff(DiffArgs),
     /// Check that every file of every layer traces to a locked package (declared equals shipped)
@@ -92,6 +94,11 @@ pub(crate) struct BuildArgs {
     /// Do not check the image before writing it (see `compose check`)
     #[arg(long)]
     pub(crate) no_check: bool,
+    /// After building, push the image from the store to this reference (host[:port]/repo[:tag])
+    #[arg(long, value_name = "REF")]
+    pub(crate) push: Option<String>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +120,40 @@ pub(crate) struct CheckArgs {
     pub(crate) compression: CompressionArg,
     #[command(flatten)]
     pub(crate) jobs: JobsArg,
+}
+
+/// How to reach a registry (credentials: $COMPOSE_REGISTRY_USER/$COMPOSE_REGISTRY_PASSWORD,
+/// else ~/.docker/config.json).
+#[derive(Debug, Args)]
+pub(crate) struct RegistryArgs {
+    /// Allow plain http and unverified TLS for this registry host (host or host:port); repeatable
+    #[arg(long, value_name = "HOST")]
+    pub(crate) insecure: Vec<String>,
+    /// Try mounting blobs from this repository of the same registry before uploading; repeatable
+    #[arg(long, value_name = "REPO")]
+    pub(crate) mount_from: Vec<String>,
+    /// Blobs larger than this many bytes are uploaded in chunks of this size
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub(crate) chunk_size: Option<u64>,
+    /// Attempts per request on connection failures and 5xx answers
+    #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) attempts: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    /// Image: an OCI layout directory or an oci-archive
+    pub(crate) image: PathBuf,
+    /// Destination: host[:port]/repo[:tag|@digest] (no tag: the --tag picked, else latest)
+    pub(crate) reference: String,
+    /// Which image of a layout holding several (its org.opencontainers.image.ref.name)
+    #[arg(long, value_name = "TAG")]
+    pub(crate) tag: Option<String>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

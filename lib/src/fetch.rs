@@ -65,7 +65,7 @@ pub struct HttpTransport {
 /// The trusted roots: the system's CA bundle (`SSL_CERT_FILE`, else Debian's
 /// `/etc/ssl/certs/ca-certificates.crt`), so TLS-inspecting proxies whose CA the host trusts
 /// work as they do for curl and pip; the built-in webpki roots when there is no bundle.
-fn root_certs() -> ureq::tls::RootCerts {
+pub(crate) fn root_certs() -> ureq::tls::RootCerts {
     let path = std::env::var_os("SSL_CERT_FILE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));

@@ -34,6 +34,7 @@ pub mod pin;
 pub mod provenance;
 pub mod pypi;
 pub mod recipe;
+pub mod registry;
 pub mod report;
 pub mod sbom;
 pub mod time;

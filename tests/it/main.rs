@@ -22,6 +22,8 @@ mod debrepo;
 mod pypi_live;
 /// Python images end to end against an offline Debian repository and simple index.
 mod pypi_offline;
+/// `compose push` / `build --push` against docker-registry: htpasswd, Bearer, retries, faults.
+mod registry;
 /// Build twice under different conditions: identical digests.
 mod repro;
 /// Store maintenance commands.

@@ -137,6 +137,17 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    // A failed check pushes nothing, as it writes nothing.
+    let pushed = match &a.push {
+        Some(r) if !failed => {
+            let reference = composer::registry::Reference::parse(r).into_diagnostic()?;
+            let source = composer::registry::source::from_built(&built.store, image)
+                .into_diagnostic()
+                .wrap_err("cannot read the built image from the store")?;
+            Some(super::push::push(&source, &reference, &a.registry)?)
+        }
+        _ => None,
+    };
 
     if a.json {
         let layers: Vec<_> = image
@@ -159,6 +170,9 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         }
         if failed {
             doc["output"] = serde_json::Value::Null;
+        }
+        if let Some(p) = &pushed {
+            doc["push"] = serde_json::to_value(p).into_diagnostic()?;
         }
         println!("{doc:#}");
     } else {
@@ -190,6 +204,9 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
                     .join(", "),
                 out.display()
             );
+            if let Some(p) = &pushed {
+                eprintln!("{}", super::push::summary(p));
+            }
             println!("{}", image.manifest_digest);
         }
     }

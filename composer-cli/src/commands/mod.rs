@@ -7,6 +7,7 @@ mod diff;
 mod graph;
 mod inspect;
 mod lock;
+mod push;
 mod sbom;
 mod store;
 mod verify;
@@ -33,6 +34,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Inspect(a) => inspect::run(a),
         Command::Check(a) => check::run(cli.store, a),
+        Command::Push(a) => push::run(a),
         Command::Store(c) => store::run(cli.store, c),
         Command::Diff(a) => diff::run(a),
         Command::Audit(a) => audit::run(a),
