@@ -1276,3 +1276,59 @@ fn an_arm64_image_locks_aarch64_wheels_and_arm64_packages() {
             .contains_key("usr/lib/aarch64-linux-gnu/libc.so.6")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Credentials
+
+#[test]
+fn index_credentials_come_from_the_environment_or_netrc_and_go_nowhere_else() {
+    let fx = Fx::new(&[("alpha", vec![whl(&WheelSpec::new("alpha", "1.0"))])]);
+    fx.server.require_basic_auth("alice", "s3cret-pw");
+    let recipe = fx.python("r", &["alpha"]);
+
+    // None: a clear 401 naming the URL.
+    let out = fx.lock_err(&recipe);
+    assert_mentions(&out, &["401", "127.0.0.1"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cret"));
+
+    // COMPOSE_AUTH_<HOST>.
+    let with_env = |c: &mut std::process::Command| {
+        c.env("COMPOSE_AUTH_127_0_0_1", "alice:s3cret-pw")
+            .env("NETRC", fx.path("no-netrc"));
+    };
+    let mut lock = compose(&fx.store());
+    lock.arg("lock").arg(&recipe);
+    with_env(&mut lock);
+    run_ok(&mut lock);
+    let mut build = compose(&fx.store());
+    build.arg("build").arg(&recipe).arg("-o").arg(fx.path("o1"));
+    with_env(&mut build);
+    run_ok(&mut build);
+
+    // A netrc file instead (a fresh store, so everything is fetched again).
+    let netrc = fx.path("netrc");
+    write(&netrc, "machine 127.0.0.1 login alice password s3cret-pw\n");
+    let mut again = compose(&fx.path("store2"));
+    again
+        .arg("build")
+        .arg(&recipe)
+        .arg("--locked")
+        .arg("-o")
+        .arg(fx.path("o2"))
+        .env("NETRC", &netrc);
+    run_ok(&mut again);
+
+    // The secret is in neither the lock nor any image byte.
+    let lock_text = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    assert!(!lock_text.contains("s3cret") && !lock_text.contains("alice"));
+    for out in ["o1", "o2"] {
+        let layout = Layout::open(&fx.path(out));
+        for i in 0..layout.layers().len() {
+            let tar = layout.layer_tar(i);
+            assert!(
+                !tar.windows(9).any(|w| w == b"s3cret-pw"),
+                "secret in layer {i}"
+            );
+        }
+    }
+}

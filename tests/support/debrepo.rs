@@ -1343,6 +1343,8 @@ struct ServerState {
     hits: Mutex<BTreeMap<String, usize>>,
     log: Mutex<Vec<String>>,
     faults: Mutex<Vec<Fault>>,
+    /// `Authorization` header value every request must carry (401 otherwise).
+    auth: Mutex<Option<String>>,
 }
 
 /// A static file server for a directory on `127.0.0.1:<random port>`: HTTP/1.1 GET and HEAD,
@@ -1367,6 +1369,7 @@ impl FixtureServer {
             hits: Mutex::new(BTreeMap::new()),
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            auth: Mutex::new(None),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -1436,6 +1439,12 @@ impl FixtureServer {
 
     /// The next `times` requests whose path ends with `path_suffix` get `status` (e.g. 503)
     /// with a short body instead of the file. Earlier calls take precedence.
+    pub fn require_basic_auth(&self, user: &str, password: &str) {
+        let token = base64_std(format!("{user}:{password}").as_bytes());
+        *self.state.auth.lock().unwrap() = Some(format!("Basic {token}"));
+    }
+
+    /// Fails the next `times` requests whose path ends with `path_suffix` with `status`.
     pub fn fail_next(&self, path_suffix: &str, status: u16, times: usize) {
         self.state.faults.lock().unwrap().push(Fault {
             suffix: path_suffix.into(),
@@ -1460,6 +1469,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -1494,13 +1504,7 @@ fn serve(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    // Drain the headers.
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
+    let authorized = read_headers_authorized(state, &mut reader)?;
     let mut parts = request_line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("");
@@ -1519,7 +1523,9 @@ fn serve(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
                 f.status
             })
     };
-    let (status, body): (u16, Vec<u8>) = if let Some(status) = injected {
+    let (status, body): (u16, Vec<u8>) = if !authorized {
+        (401, b"unauthorized\n".to_vec())
+    } else if let Some(status) = injected {
         (status, format!("injected fault {status}\n").into_bytes())
     } else if method != "GET" && method != "HEAD" {
         (405, b"method not allowed\n".to_vec())
@@ -1537,8 +1543,13 @@ fn serve(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
         }
     };
     let mut conn = reader.into_inner();
+    let challenge = if status == 401 {
+        "WWW-Authenticate: Basic realm=\"fixture\"\r\n"
+    } else {
+        ""
+    };
     let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n{challenge}Connection: close\r\n\r\n",
         reason(status),
         body.len()
     );
@@ -1574,6 +1585,7 @@ impl FixtureServer {
             hits: Mutex::new(BTreeMap::new()),
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
+            auth: Mutex::new(None),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -1630,12 +1642,7 @@ fn serve_index(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
+    let authorized = read_headers_authorized(state, &mut reader)?;
     let mut parts = request_line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("");
@@ -1655,7 +1662,9 @@ fn serve_index(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
             })
     };
     let octet = "application/octet-stream";
-    let (status, content_type, body): (u16, &str, Vec<u8>) = if let Some(status) = injected {
+    let (status, content_type, body): (u16, &str, Vec<u8>) = if !authorized {
+        (401, octet, b"unauthorized\n".to_vec())
+    } else if let Some(status) = injected {
         (
             status,
             octet,
@@ -1674,8 +1683,13 @@ fn serve_index(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
         (404, octet, b"not found\n".to_vec())
     };
     let mut conn = reader.into_inner();
+    let challenge = if status == 401 {
+        "WWW-Authenticate: Basic realm=\"fixture\"\r\n"
+    } else {
+        ""
+    };
     let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: {content_type}\r\n{challenge}Connection: close\r\n\r\n",
         reason(status),
         body.len()
     );
@@ -1688,4 +1702,44 @@ fn serve_index(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
     let mut sink = [0u8; 512];
     while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
     Ok(())
+}
+
+/// Reads the request headers; whether they carry the `Authorization` the server requires
+/// (always true when it requires none).
+fn read_headers_authorized(
+    state: &ServerState,
+    reader: &mut BufReader<TcpStream>,
+) -> std::io::Result<bool> {
+    let mut authorization = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("authorization")
+        {
+            authorization = Some(v.trim().to_string());
+        }
+    }
+    let wanted = state.auth.lock().unwrap().clone();
+    Ok(wanted.is_none() || wanted == authorization)
+}
+
+/// Standard base64 with padding (the `Authorization: Basic` encoding).
+fn base64_std(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
