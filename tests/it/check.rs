@@ -637,3 +637,28 @@ fn a_live_numpy_image_passes() {
         "{report:#}"
     );
 }
+
+/// A pass is remembered per image and settings: the second build of the same image does not
+/// read it back again, and says so.
+#[test]
+fn a_passing_check_is_remembered_for_the_same_image_and_settings() {
+    let t = tempfile::tempdir().unwrap();
+    let store = t.path().join("store");
+    let recipe = workspace().join("examples/hello.kdl");
+    let build = |out: &str| -> serde_json::Value {
+        let text = run_ok(
+            compose(&store)
+                .args(["build", "--json"])
+                .arg(&recipe)
+                .arg("-o")
+                .arg(t.path().join(out)),
+        );
+        serde_json::from_str(&text).unwrap()
+    };
+    let first = build("a");
+    assert_eq!(first["check"]["passed"], true, "{first:#}");
+    assert!(first["check"].get("cached").is_none(), "{first:#}");
+    let second = build("b");
+    assert_eq!(second["check"]["cached"], true, "{second:#}");
+    assert_eq!(first["manifest"], second["manifest"]);
+}

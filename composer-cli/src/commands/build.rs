@@ -122,15 +122,30 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         ),
     };
     let out = a.output.unwrap_or_else(|| PathBuf::from(default_out));
-    let report = if a.no_check {
+    // The check is a pure function of the image's content (its manifest digest) and the
+    // recipe's check block: a pass is remembered in the store, so a warm rebuild of the same
+    // image does not read it back again.
+    let cache_id = check_cache_id(&image.manifest_digest, &spec.check);
+    let cached = !a.no_check && checked_before(&built.store, &cache_id);
+    let report = if a.no_check || cached {
         export(&built.store, image, format, &out)
             .into_diagnostic()
             .wrap_err("cannot write the image")?;
         None
     } else {
         let cfg = CheckConfig::from_spec(&spec.check);
-        Some(export_checked(&built, format, &out, &cfg)?)
+        let r = export_checked(&built, format, &out, &cfg)?;
+        if r.passed() {
+            remember_pass(&built.store, &cache_id, &image.manifest_digest);
+        }
+        Some(r)
     };
+    if cached && !a.json {
+        eprintln!(
+            "check: passed (this image, {}, was checked before with the same settings)",
+            image.manifest_digest
+        );
+    }
     let failed = report.as_ref().is_some_and(|r| !r.passed());
     let sbom = if a.sbom && !failed {
         Some(attach_sbom(&out, format, &image.manifest_digest)?)
@@ -167,6 +182,9 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         });
         if let Some(r) = &report {
             doc["check"] = serde_json::to_value(r).into_diagnostic()?;
+            doc["check"]["passed"] = r.passed().into();
+        } else if cached {
+            doc["check"] = serde_json::json!({ "passed": true, "cached": true });
         }
         if failed {
             doc["output"] = serde_json::Value::Null;
@@ -250,4 +268,33 @@ fn attach_sbom(
     .wrap_err("cannot attach the SBOM")?;
     eprintln!("attached SPDX SBOM {digest} (subject {manifest})");
     Ok(digest)
+}
+
+/// The store node naming "this image passed the check with these settings".
+fn check_cache_id(
+    manifest: &composer::Digest,
+    check: &composer::recipe::CheckSpec,
+) -> composer::NodeId {
+    let mut k = composer_store::NodeKey::new("check-pass", 1);
+    k.digest("manifest", manifest)
+        .str("settings", &format!("{check:?}"))
+        .str("composer", env!("CARGO_PKG_VERSION"));
+    k.finish()
+}
+
+fn checked_before(store: &Store, id: &composer::NodeId) -> bool {
+    matches!(store.get_node(id), Ok(Some(r)) if r.kind == "check-pass")
+}
+
+/// Best effort: a cache entry that cannot be written only costs a re-check next time.
+fn remember_pass(store: &Store, id: &composer::NodeId, manifest: &composer::Digest) {
+    let _ = store.put_node(
+        id,
+        &composer_store::NodeRecord {
+            kind: "check-pass".into(),
+            blobs: Vec::new(),
+            children: Vec::new(),
+            meta: serde_json::json!({ "manifest": manifest }),
+        },
+    );
 }
