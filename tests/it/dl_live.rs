@@ -2,11 +2,12 @@
 //! built, unpacked layer by layer (each diff_id checked while streaming), and TensorFlow run
 //! by the image's own `/usr/bin/python3` in a chroot with the image config's environment.
 //!
-//! The GPU recipes are several GiB each (tf-gpu downloads ~2.7 GB of wheels, pytorch-gpu
-//! ~3.9 GB), so they run only with `COMPOSE_LIVE_DL=1`: tf-gpu built twice into two stores
-//! (the second empty) with one manifest digest, pytorch-gpu once; both checked for the
-//! driver-facing environment, a `cuda` layer holding every nvidia wheel below `framework`,
-//! no driver library in the image, and a framework that imports and finds no GPU here.
+//! The GPU recipes are several GiB each (tf-gpu downloads ~3.5 GB of wheels and debs,
+//! pytorch-gpu ~4.2 GB), so they run only with `COMPOSE_LIVE_DL=1`: tf-gpu built twice into
+//! two stores (the second empty) with one manifest digest, pytorch-gpu once; both checked
+//! for the driver-facing environment, a `cuda` layer holding every nvidia wheel below
+//! `framework`, no driver library in the image, and a framework that imports and finds no
+//! GPU here.
 //! Everything is skipped when `COMPOSE_OFFLINE=1`.
 
 use std::collections::BTreeMap;
