@@ -369,7 +369,10 @@ fn tf_gpu_builds_reproducibly_and_imports_without_a_gpu() {
     let t = tempfile::tempdir().unwrap();
     let recipe = copy_dl_recipe(&t.path().join("recipe"), "tf-gpu.kdl");
     let out_a = t.path().join("a");
-    let (lock_text, digest_a, _) = lock_and_build(&recipe, &t.path().join("store-a"), &out_a);
+    let store_a = t.path().join("store-a");
+    let (lock_text, digest_a, _) = lock_and_build(&recipe, &store_a, &out_a);
+    // Each store holds ~7 GB of wheels and fragments: one at a time.
+    std::fs::remove_dir_all(&store_a).unwrap();
     let wheels = locked_wheels(&lock_text);
     let tf = wheels
         .get("tensorflow")
@@ -411,7 +414,10 @@ fn pytorch_gpu_builds_and_computes_on_the_cpu() {
     let t = tempfile::tempdir().unwrap();
     let recipe = copy_dl_recipe(&t.path().join("recipe"), "pytorch-gpu.kdl");
     let out = t.path().join("out");
-    let (lock_text, _, _) = lock_and_build(&recipe, &t.path().join("store"), &out);
+    let store = t.path().join("store");
+    let (lock_text, _, _) = lock_and_build(&recipe, &store, &out);
+    // ~7 GB: gone before the ~7 GB rootfs is unpacked.
+    std::fs::remove_dir_all(&store).unwrap();
     let wheels = locked_wheels(&lock_text);
     let torch = wheels
         .get("torch")
