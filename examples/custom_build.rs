@@ -44,6 +44,7 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
         version: Some("0.1".into()),
         source: None,
         revision: None,
+        recipe_digest: None,
         layers: vec![LayerSpec {
             name: "config-files".into(),
             after: None,
@@ -71,6 +72,7 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
         },
         debian: None,
         pypi: None,
+        check: Default::default(),
     };
     let store = Store::open(Store::default_root()?)?;
     // No packages, so no lock; the fetcher is never used.

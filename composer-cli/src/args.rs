@@ -27,6 +27,16 @@ pub(crate) enum Command {
     Update(UpdateArgs),
     /// Show an image's layers, sizes, digests and config (layout dir, oci-archive or docker-archive)
     Inspect(InspectArgs),
+    /// Compare two images at every level: manifest, config, layers, packages, files
+    Diff(DiffArgs),
+    /// Check that every file of every layer traces to a locked package (declared equals shipped)
+    Audit(AuditArgs),
+    /// Write an SBOM (SPDX 2.3 JSON, or CycloneDX 1.6 JSON) of an image's packages
+    Sbom(SbomArgs),
+    /// Rebuild a recipe from its lock in a fresh store and compare every digest with an image
+    Verify(VerifyArgs),
+    /// Check an image (or build a recipe and check it): ELF closure, ABI, wheel tags, CUDA coherence
+    Check(CheckArgs),
     /// Maintain the content-addressed store
     #[command(subcommand)]
     Store(StoreCommand),
@@ -76,6 +86,33 @@ pub(crate) struct BuildArgs {
     /// Fail instead of creating or changing RECIPE.lock
     #[arg(long)]
     pub(crate) locked: bool,
+    /// Attach an SPDX SBOM to the image as an OCI 1.1 artifact (layout output only)
+    #[arg(long)]
+    pub(crate) sbom: bool,
+    /// Do not check the image before writing it (see `compose check`)
+    #[arg(long)]
+    pub(crate) no_check: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// An image (OCI layout directory, oci-archive or docker-archive), or a recipe (.kdl),
+    /// which is built first (into the store and a temporary directory) and then checked
+    pub(crate) target: PathBuf,
+    /// Take the `check { … }` settings from this recipe when checking an image
+    #[arg(long, value_name = "RECIPE")]
+    pub(crate) recipe: Option<PathBuf>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Fail instead of creating or changing RECIPE.lock (when checking a recipe)
+    #[arg(long)]
+    pub(crate) locked: bool,
+    /// Layer compression (when checking a recipe)
+    #[arg(long, value_enum, default_value = "zstd")]
+    pub(crate) compression: CompressionArg,
+    #[command(flatten)]
+    pub(crate) jobs: JobsArg,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +147,72 @@ pub(crate) struct GraphArgs {
 pub(crate) struct InspectArgs {
     /// Image: an OCI layout directory, an oci-archive or a docker-archive
     pub(crate) image: PathBuf,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// First image: an OCI layout directory, an oci-archive or a docker-archive
+    pub(crate) a: PathBuf,
+    /// Second image
+    pub(crate) b: PathBuf,
+    /// Ignore timestamps and the order of entries in a layer
+    #[arg(long)]
+    pub(crate) semantic: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Image: an OCI layout directory, an oci-archive or a docker-archive
+    pub(crate) image: PathBuf,
+    /// Also check the image's packages against this lockfile (exactly the locked ones)
+    #[arg(long, value_name = "LOCKFILE")]
+    pub(crate) lock: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum SbomFormat {
+    /// SPDX 2.3 JSON
+    Spdx,
+    /// CycloneDX 1.6 JSON
+    Cyclonedx,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SbomArgs {
+    /// Image: an OCI layout directory, an oci-archive or a docker-archive
+    pub(crate) image: PathBuf,
+    /// Document format
+    #[arg(long, value_enum, default_value = "spdx")]
+    pub(crate) format: SbomFormat,
+    /// Write to this file instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Recipe file (.kdl); its lock (RECIPE.lock) must exist
+    pub(crate) recipe: PathBuf,
+    /// The image to compare with (default: the recipe's default output, out/NAME)
+    #[arg(long, value_name = "IMAGE")]
+    pub(crate) against: Option<PathBuf>,
+    /// Take downloaded inputs from this store (re-verified against the lock) instead of the network
+    #[arg(long, value_name = "STORE")]
+    pub(crate) inputs_from: Option<PathBuf>,
+    /// Layer compression of the rebuild (default: the image's own)
+    #[arg(long, value_enum)]
+    pub(crate) compression: Option<CompressionArg>,
+    #[command(flatten)]
+    pub(crate) jobs: JobsArg,
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,

@@ -187,6 +187,14 @@ pub enum BuildError {
     /// A package could not be installed.
     #[error(transparent)]
     Install(install::InstallError),
+    /// The layer's provenance file could not be written into its plan.
+    #[error("layer `{layer}`: provenance: {message}")]
+    Provenance {
+        /// Layer name.
+        layer: String,
+        /// Cause.
+        message: String,
+    },
     /// The worker pool could not start.
     #[error("cannot start {jobs} worker threads: {message}")]
     Pool {
@@ -231,6 +239,8 @@ pub fn plan(
     reporter: &dyn Reporter,
 ) -> Result<Plan, BuildError> {
     let mtime = opts.epoch(spec)?;
+    let labelled = with_provenance_labels(spec, inputs.lock);
+    let spec = &labelled;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()
@@ -254,6 +264,15 @@ pub fn plan(
         None if wants_debian || wants_python => return Err(BuildError::NoLock),
         _ => (Vec::new(), Vec::new()),
     };
+    // The lowest NVIDIA driver the locked CUDA runtime wheel needs, as a config label (a
+    // recipe label of the same key wins); from the lock, so the config is known up front.
+    let mut labelled = spec.clone();
+    if let Some((key, value)) = crate::check::cuda::driver_label(
+        wheels.iter().map(|w| (w.name.as_str(), w.version.as_str())),
+    ) {
+        labelled.config.labels.entry(key).or_insert(value);
+    }
+    let spec = &labelled;
     let extractor = Arc::new(Extractor::new(store.clone(), &debs).map_err(BuildError::Install)?);
     let mut listings = BTreeMap::new();
     let wheel_downloads = wheels
@@ -346,6 +365,7 @@ pub fn plan(
             })
             .collect()
     };
+    let origins = crate::provenance::Origins::new(&debs, &wheels);
     let layers: Vec<LayerPlan> = pool.install(|| {
         spec.layers
             .par_iter()
@@ -389,7 +409,17 @@ pub fn plan(
                     }
                 }
                 items.extend(synth);
-                plan_layer(&l.name, items).map_err(|e| perr(e.into()))
+                // First after the parent directories, so readers find it without
+                // decompressing the rest of the layer.
+                items.insert(0, crate::provenance::placeholder(&l.name));
+                let mut lp = plan_layer(&l.name, items).map_err(|e| perr(e.into()))?;
+                crate::provenance::fill(&mut lp, &origins).map_err(|message| {
+                    BuildError::Provenance {
+                        layer: l.name.clone(),
+                        message,
+                    }
+                })?;
+                Ok::<LayerPlan, BuildError>(lp)
             })
             .collect::<Result<Vec<_>, _>>()
     })?;
@@ -410,6 +440,28 @@ pub fn plan(
         scratch: wheel_plan.scratch,
         wheels: wheel_plan.extractor,
     })
+}
+
+/// `spec` with composer's provenance labels added to its config: the recipe digest (when
+/// it came from a recipe file), the lock digest (when a lock pins packages) and composer's
+/// version. A recipe's own label of the same name is overridden.
+fn with_provenance_labels(spec: &ImageSpec, lock: Option<&Lock>) -> ImageSpec {
+    use crate::provenance::{LABEL_LOCK, LABEL_RECIPE, LABEL_VERSION};
+    let mut s = spec.clone();
+    let labels = &mut s.config.labels;
+    labels.insert(LABEL_VERSION.into(), env!("CARGO_PKG_VERSION").into());
+    if let Some(d) = &spec.recipe_digest {
+        labels.insert(LABEL_RECIPE.into(), d.clone());
+    }
+    if let Some(lock) = lock
+        && (!lock.debian.is_empty() || !lock.pypi.is_empty())
+    {
+        labels.insert(
+            LABEL_LOCK.into(),
+            Digest::of_bytes(lock.to_text().as_bytes()).to_string(),
+        );
+    }
+    s
 }
 
 /// The wheel half of a plan.
@@ -447,7 +499,8 @@ fn plan_wheels(
         })?;
     let target =
         crate::pin::python_target(debs, spec).map_err(|e| BuildError::Wheel(e.to_string()))?;
-    let scheme = match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
+    let prefix = spec.pypi.as_ref().and_then(|p| p.prefix.as_deref());
+    let scheme = match prefix {
         Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
         None => Scheme::debian_system(target.python),
     };
@@ -469,6 +522,19 @@ fn plan_wheels(
             .collect::<Result<_, BuildError>>()
     })?;
     let mut items: BTreeMap<String, Vec<ItemEntries>> = BTreeMap::new();
+    // A venv prefix gets its skeleton (pyvenv.cfg, bin/python) in the lowest layer that
+    // installs wheels, so every launcher's `#!PREFIX/bin/python` resolves.
+    if let Some(prefix) = prefix
+        && let Some(lowest) = spec
+            .layers
+            .iter()
+            .find(|l| wheels.iter().any(|w| w.layer == l.name))
+    {
+        items
+            .entry(lowest.name.clone())
+            .or_default()
+            .push(crate::pypi::venv::skeleton(prefix, &target));
+    }
     for (layer, item) in installed {
         items.entry(layer).or_default().push(item);
     }

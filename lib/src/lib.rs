@@ -11,24 +11,33 @@
 //! Pure modules (no network, no clock): [`recipe`] parsing and validation, [`layer::tar`],
 //! [`layer::compress`], [`layer::plan`], [`graph`], [`oci::json`], [`time`]. Effects live at
 //! the edges: [`layer::files`] reads local inputs, [`layer::build`] and [`oci::export`] read
-//! and write the store and the output, [`exec`] runs the graph. The CLI (`compose`) only
+//! and write the store and the output, [`exec`] runs the graph. [`check`] runs its checks
+//! over an index of an image's merged tree (pure), which [`check::check_image`] reads from
+//! an image on disk. The CLI (`compose`) only
 //! wires these public functions together; `examples/` shows a build without a recipe file.
 
+pub mod audit;
 pub mod auth;
 pub mod build;
+pub mod check;
 pub mod debian;
+pub mod diff;
 pub mod exec;
 pub mod fetch;
 pub mod graph;
+pub mod inventory;
 pub mod layer;
 pub mod lock;
 pub mod oci;
 pub mod once;
 pub mod pin;
+pub mod provenance;
 pub mod pypi;
 pub mod recipe;
 pub mod report;
+pub mod sbom;
 pub mod time;
+pub mod verify;
 
 pub use build::{BuildError, BuildOptions, BuiltImage, Inputs, Plan, build, build_plan, plan};
 pub use composer_store::{Digest, NodeId, Store, StoreError};

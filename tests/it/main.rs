@@ -2,10 +2,14 @@
 //! with independent readers or third-party tools.
 #![allow(clippy::unwrap_used)]
 
+/// Audits offline: diff, audit, verify and sbom on images from a fixture Debian repository.
+mod audit;
 /// Bad inputs: clear errors naming paths, and a store that stays usable.
 mod bad_input;
 /// Builds the demo recipe and checks the image's structure with our own independent reader.
 mod build;
+/// `compose check` and the build's check: ELF closure, glibc versions, CUDA coherence.
+mod check;
 /// A build killed with SIGKILL, then rerun: identical digest, nothing corrupt.
 mod crash;
 /// Live Debian mirror: debian-python built with a lock made at test time, python3 run.

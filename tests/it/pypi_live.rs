@@ -250,3 +250,52 @@ fn platform_is_replaced_or_added() {
         "image \"x\" {\n    platform \"linux/arm64\"\n    tag \"1\"\n}\n"
     );
 }
+
+/// Live: the same recipe with `pypi { prefix "/opt/venv" }`: the venv's own `bin/python`
+/// (the image's Python through pyvenv.cfg) sees the wheels, `sys.prefix` is the venv, and a
+/// launcher runs through its `#!/opt/venv/bin/python`.
+#[test]
+fn a_venv_prefix_runs_with_the_images_python() {
+    if !live_allowed() || !require("umoci") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let recipe = copy_recipe(&t.path().join("recipe"), RECIPE);
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    let at = text.find("image \"").unwrap();
+    write(
+        &recipe,
+        format!(
+            "{}pypi {{\n    prefix \"/opt/venv\"\n}}\n\n{}",
+            &text[..at],
+            &text[at..]
+        ),
+    );
+    let store = t.path().join("store");
+    let out = t.path().join("gz");
+    run_ok(
+        compose(&store)
+            .args(["build", "--compression", "gzip"])
+            .arg(&recipe)
+            .arg("-o")
+            .arg(&out),
+    );
+    let rootfs = umoci_unpack(&out, "latest", &t.path().join("bundle"));
+    let printed = in_image_ok(
+        &rootfs,
+        &[
+            "/opt/venv/bin/python",
+            "-c",
+            "import sys, numpy, requests; print(sys.prefix, numpy.__file__)",
+        ],
+    );
+    assert!(
+        printed.starts_with("/opt/venv /opt/venv/lib/python3.13/site-packages/numpy/"),
+        "{printed}"
+    );
+    let v = in_image_ok(&rootfs, &["/opt/venv/bin/normalizer", "--version"]);
+    assert!(!v.trim().is_empty());
+    // The system Python does not see the venv's packages.
+    let sys = in_image(&rootfs, &["/usr/bin/python3", "-c", "import numpy"]);
+    assert!(!sys.status.success(), "numpy leaked into the system site");
+}

@@ -387,7 +387,14 @@ fn the_pep_691_json_index_gives_the_same_lock_and_image_as_the_html_one() {
         assert_eq!(h[name].sha256, j[name].sha256, "{name}");
         assert_eq!(h[name].filename, j[name].filename, "{name}");
     }
-    assert_eq!(fx.build(&html, "oh"), fx.build(&json, "oj"));
+    // The same layers; the images differ only in the recipe and lock digest labels (the
+    // index URL is part of both texts).
+    fx.build(&html, "oh");
+    fx.build(&json, "oj");
+    assert_eq!(
+        Layout::open(&fx.path("oh")).layers(),
+        Layout::open(&fx.path("oj")).layers()
+    );
 }
 
 #[test]
@@ -486,6 +493,38 @@ fn console_and_gui_entry_points_become_launchers_for_the_image_python() {
     // The launchers are in RECORD, relative to dist-packages.
     let record = text(&e[&format!("{SP}/demo_cli-1.0.dist-info/RECORD")]);
     assert!(record.contains("../../../bin/demo-cli,sha256="), "{record}");
+}
+
+#[test]
+fn a_venv_prefix_gets_a_skeleton_whose_python_the_launchers_use() {
+    let spec = WheelSpec::new("demo-cli", "1.0")
+        .file("demo_cli/main.py", "def run():\n    return 0\n")
+        .entry_points("[console_scripts]\ndemo-cli = demo_cli.main:run\n");
+    let fx = Fx::new(&[("demo-cli", vec![whl(&spec)])]);
+    let recipe = fx.python("r", &["demo-cli"]);
+    let text_in = std::fs::read_to_string(&recipe).unwrap();
+    write(
+        &recipe,
+        text_in.replacen("pypi {\n", "pypi {\n    prefix \"/opt/venv\"\n", 1),
+    );
+    let layout = fx.lock_and_build(&recipe, "o");
+    let e = layout.entries(1);
+    let cfg = text(&e["opt/venv/pyvenv.cfg"]);
+    assert!(cfg.starts_with("home = /usr/bin\n"), "{cfg}");
+    assert!(cfg.contains("\nversion = 3.13."), "{cfg}");
+    assert_eq!(
+        e["opt/venv/bin/python"].link.as_deref(),
+        Some("/usr/bin/python3.13")
+    );
+    assert_eq!(e["opt/venv/bin/python3"].link.as_deref(), Some("python"));
+    assert_eq!(e["opt/venv/lib64"].link.as_deref(), Some("lib"));
+    let cli = text(&e["opt/venv/bin/demo-cli"]);
+    assert!(cli.starts_with("#!/opt/venv/bin/python\n"), "{cli}");
+    assert!(e.contains_key("opt/venv/lib/python3.13/site-packages/demo_cli/main.py"));
+    assert!(
+        !e.keys().any(|p| p.starts_with("usr/local/")),
+        "nothing in the system site"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -592,12 +631,12 @@ fn a_project_with_only_an_sdist_is_a_clear_lock_error() {
     ]);
     let direct = fx.python("direct", &["src-only"]);
     let out = fx.lock_err(&direct);
-    assert_mentions(&out, &["src-only", "only a source distribution", "1.0"]);
+    assert_mentions(&out, &["src-only", "1.0 has only sdist"]);
     assert!(!direct.with_extension("lock").exists());
 
     let deep = fx.python("deep", &["needs-src"]);
     let out = fx.lock_err(&deep);
-    assert_mentions(&out, &["src-only", "needs-src", "source distribution"]);
+    assert_mentions(&out, &["src-only", "needs-src", "has only sdist"]);
     assert!(!deep.with_extension("lock").exists());
 }
 
@@ -639,6 +678,13 @@ fn versions_the_image_cannot_use_fall_back_to_one_it_can() {
             whl(&WheelSpec::new("native", "3.0").requires_python(">=3.14")),
         ],
     )]);
+    // Pinned to the version the image cannot use: the error lists the tags it has.
+    let pinned = fx.python("pinned", &["native==2.0"]);
+    let out = fx.lock_err(&pinned);
+    assert_mentions(
+        &out,
+        &["native", "2.0 has only cp313-cp313-manylinux_2_42_x86_64"],
+    );
     let recipe = fx.python("r", &["native"]);
     fx.lock(&recipe);
     let w = &wheels(&recipe)["native"];
@@ -1067,9 +1113,15 @@ fn a_lock_goes_stale_when_requirements_or_indexes_change_but_not_their_spelling(
     let text = std::fs::read_to_string(&recipe).unwrap();
     fx.server.reset_hits();
 
-    // Spacing and the spelling of the name do not change what is resolved.
+    // Spacing and the spelling of the name do not change what is resolved: the same layers
+    // (the image differs only in its org.composer.recipe.digest label, the recipe's text).
     write(&recipe, text.replace("\"alpha>=1.0\"", "\"Alpha >= 1.0\""));
-    assert_eq!(run_ok(build_locked(&fx, &recipe, "o1")).trim(), d);
+    let d1 = run_ok(build_locked(&fx, &recipe, "o1")).trim().to_string();
+    assert_ne!(d1, d, "the recipe digest label follows the recipe text");
+    assert_eq!(
+        Layout::open(&fx.path("o1")).layers(),
+        Layout::open(&fx.path("o0")).layers()
+    );
 
     // Another requirement, or another index, does.
     for changed in [

@@ -1,28 +1,43 @@
 //! `compose build`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use composer::check::{CheckConfig, Report, check_image};
 use composer::layer::build::Provenance;
 use composer::pin::LockMode;
-use composer::{Format, Inputs, build, export};
+use composer::{BuiltImage, Format, ImageSpec, Inputs, Store, build, export};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
 use super::{build_options, fetcher, load_recipe, obtain_lock, open_store};
-use crate::args::{BuildArgs, FormatArg};
+use crate::args::{BuildArgs, CompressionArg, FormatArg, JobsArg};
 use crate::progress::Bars;
 
-pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
-    let spec = load_recipe(&a.recipe)?;
-    let opts = build_options(&a.jobs, a.compression)?;
+/// A recipe built into the store.
+pub(crate) struct Built {
+    pub(crate) spec: ImageSpec,
+    pub(crate) store: Store,
+    pub(crate) image: BuiltImage,
+}
+
+/// Loads, locks (as `locked` allows) and builds `recipe` into the store.
+pub(crate) fn build_recipe(
+    store: Option<PathBuf>,
+    recipe: &Path,
+    locked: bool,
+    jobs: &JobsArg,
+    compression: CompressionArg,
+) -> Result<Built> {
+    let spec = load_recipe(recipe)?;
+    let opts = build_options(jobs, compression)?;
     let store = open_store(store)?;
     let fetcher = fetcher();
-    let mode = if a.locked {
+    let mode = if locked {
         LockMode::Locked
     } else {
         LockMode::Auto
     };
-    let lock = obtain_lock(&a.recipe, &spec, &mode, &store, &fetcher)?;
+    let lock = obtain_lock(recipe, &spec, &mode, &store, &fetcher)?;
     let bars = Bars::new();
     let inputs = Inputs {
         lock: Some(&lock),
@@ -30,7 +45,74 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     };
     let image = build(&store, &spec, inputs, &opts, &bars)
         .into_diagnostic()
-        .wrap_err_with(|| format!("cannot build {}", a.recipe.display()))?;
+        .wrap_err_with(|| format!("cannot build {}", recipe.display()))?;
+    bars.finish();
+    Ok(Built { spec, store, image })
+}
+
+/// Where the image is written before the check passes: beside `out`, hidden.
+fn staging_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
+    out.with_file_name(format!(".{name}.compose-check-{}", std::process::id()))
+}
+
+fn remove_any(p: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Exports to a staging path, checks it, and moves it to `out` only when the check passes.
+/// Returns the report; on failure nothing is left at the staging path and `out` is untouched.
+fn export_checked(built: &Built, format: Format, out: &Path, cfg: &CheckConfig) -> Result<Report> {
+    if format == Format::Layout
+        && out.is_dir()
+        && !out.join("oci-layout").is_file()
+        && std::fs::read_dir(out).into_diagnostic()?.next().is_some()
+    {
+        miette::bail!(
+            "{} exists and is not an OCI image layout (no oci-layout file); choose an empty or new directory",
+            out.display()
+        );
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot create {}", parent.display()))?;
+    }
+    let staging = staging_path(out);
+    remove_any(&staging)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot remove {}", staging.display()))?;
+    let result = export(&built.store, &built.image, format, &staging)
+        .into_diagnostic()
+        .wrap_err("cannot write the image")
+        .and_then(|()| check_image(&staging, cfg).into_diagnostic());
+    let report = match result {
+        Ok(r) if r.passed() => r,
+        other => {
+            let _ = remove_any(&staging);
+            return other;
+        }
+    };
+    // The check passed: replace `out` (an older layout or archive) with the staged image.
+    remove_any(out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot replace {}", out.display()))?;
+    std::fs::rename(&staging, out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot move {} to {}", staging.display(), out.display()))?;
+    Ok(report)
+}
+
+pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
+    let built = build_recipe(store, &a.recipe, a.locked, &a.jobs, a.compression)?;
+    let (spec, image) = (&built.spec, &built.image);
     let (format, default_out) = match a.format {
         FormatArg::Oci => (Format::Layout, format!("out/{}", spec.name)),
         FormatArg::OciArchive => (Format::OciArchive, format!("out/{}-oci.tar", spec.name)),
@@ -40,10 +122,21 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         ),
     };
     let out = a.output.unwrap_or_else(|| PathBuf::from(default_out));
-    bars.finish();
-    export(&store, &image, format, &out)
-        .into_diagnostic()
-        .wrap_err("cannot write the image")?;
+    let report = if a.no_check {
+        export(&built.store, image, format, &out)
+            .into_diagnostic()
+            .wrap_err("cannot write the image")?;
+        None
+    } else {
+        let cfg = CheckConfig::from_spec(&spec.check);
+        Some(export_checked(&built, format, &out, &cfg)?)
+    };
+    let failed = report.as_ref().is_some_and(|r| !r.passed());
+    let sbom = if a.sbom && !failed {
+        Some(attach_sbom(&out, format, &image.manifest_digest)?)
+    } else {
+        None
+    };
 
     if a.json {
         let layers: Vec<_> = image
@@ -57,10 +150,16 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
                 })
             })
             .collect();
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "name": image.name, "tags": image.tags, "manifest": image.manifest_digest,
-            "config": image.config_digest, "output": out, "layers": layers,
+            "config": image.config_digest, "output": out, "layers": layers, "sbom": sbom,
         });
+        if let Some(r) = &report {
+            doc["check"] = serde_json::to_value(r).into_diagnostic()?;
+        }
+        if failed {
+            doc["output"] = serde_json::Value::Null;
+        }
         println!("{doc:#}");
     } else {
         for l in &image.layers {
@@ -77,17 +176,61 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
                 composer::graph::human_bytes(l.output.size)
             );
         }
+        if let Some(r) = &report {
+            eprint!("{}", r.to_text());
+        }
+        if !failed {
+            eprintln!(
+                "wrote {} to {}",
+                image
+                    .tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", image.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                out.display()
+            );
+            println!("{}", image.manifest_digest);
+        }
+    }
+    if failed {
         eprintln!(
-            "wrote {} to {}",
-            image
-                .tags
-                .iter()
-                .map(|t| format!("{}:{t}", image.name))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "error: {} failed its check; nothing was written to {} (fix the findings, allow them in the recipe's check block, or build with --no-check)",
+            a.recipe.display(),
             out.display()
         );
-        println!("{}", image.manifest_digest);
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the image's SPDX SBOM into the layout as an OCI 1.1 artifact whose subject is
+/// the image manifest; returns the artifact manifest's digest.
+fn attach_sbom(
+    out: &std::path::Path,
+    format: Format,
+    manifest: &composer::Digest,
+) -> Result<composer::Digest> {
+    if !matches!(format, Format::Layout) {
+        miette::bail!(
+            "--sbom attaches the SBOM inside an OCI layout; use --format oci (or `compose sbom` on the archive)"
+        );
+    }
+    let inv = composer::inventory::read(out)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read back {}", out.display()))?;
+    let mut doc = serde_json::to_vec_pretty(&composer::sbom::spdx(&inv)).into_diagnostic()?;
+    doc.push(b'\n');
+    let created = inv.view.config.created.clone();
+    let digest = composer::oci::artifact::attach(
+        out,
+        manifest,
+        "application/spdx+json",
+        &doc,
+        &[("org.opencontainers.image.created", created.as_str())],
+    )
+    .into_diagnostic()
+    .wrap_err("cannot attach the SBOM")?;
+    eprintln!("attached SPDX SBOM {digest} (subject {manifest})");
+    Ok(digest)
 }

@@ -9,8 +9,32 @@ use crate::args::InspectArgs;
 
 pub(crate) fn run(a: InspectArgs) -> Result<ExitCode> {
     let view = composer::read_image(&a.image).into_diagnostic()?;
+    // What each layer holds, from the provenance map at its start (unreadable → none).
+    let held: Vec<Vec<String>> = composer::inventory::read_provenance(&a.image)
+        .map(|(_, docs)| {
+            docs.iter()
+                .map(|d| {
+                    d.as_ref().map_or_else(Vec::new, |d| {
+                        d.origins
+                            .iter()
+                            .filter(|o| o.version.is_some())
+                            .map(composer::provenance::Origin::label)
+                            .collect()
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     if a.json {
-        println!("{:#}", serde_json::to_value(&view).into_diagnostic()?);
+        let mut v = serde_json::to_value(&view).into_diagnostic()?;
+        if let Some(layers) = v.get_mut("layers").and_then(|l| l.as_array_mut()) {
+            for (l, pkgs) in layers.iter_mut().zip(&held) {
+                if let Some(m) = l.as_object_mut() {
+                    m.insert("packages".into(), serde_json::json!(pkgs));
+                }
+            }
+        }
+        println!("{v:#}");
         return Ok(ExitCode::SUCCESS);
     }
     println!("format:   {}", view.format);
@@ -32,6 +56,9 @@ pub(crate) fn run(a: InspectArgs) -> Result<ExitCode> {
                 l.diff_id,
                 human_bytes(l.size)
             ),
+        }
+        if let Some(pkgs) = held.get(i).filter(|p| !p.is_empty()) {
+            println!("      {} package(s): {}", pkgs.len(), pkgs.join(", "));
         }
     }
     let c = &view.config.config;

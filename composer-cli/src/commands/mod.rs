@@ -1,10 +1,15 @@
 //! One function per subcommand; each only calls the `composer` library and prints.
 
+mod audit;
 mod build;
+mod check;
+mod diff;
 mod graph;
 mod inspect;
 mod lock;
+mod sbom;
 mod store;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +32,12 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             lock::run(cli.store, a.lock, Some(names))
         }
         Command::Inspect(a) => inspect::run(a),
+        Command::Check(a) => check::run(cli.store, a),
         Command::Store(c) => store::run(cli.store, c),
+        Command::Diff(a) => diff::run(a),
+        Command::Audit(a) => audit::run(a),
+        Command::Sbom(a) => sbom::run(a),
+        Command::Verify(a) => verify::run(cli.store, a),
     }
 }
 

@@ -328,10 +328,12 @@ mod tests {
             version: Some("1.0".into()),
             source: None,
             revision: None,
+            recipe_digest: None,
             layers: vec![],
             config,
             debian: None,
             pypi: None,
+            check: Default::default(),
         }
     }
 

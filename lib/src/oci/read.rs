@@ -1,4 +1,5 @@
-//! Reading an image back (layout directory, oci-archive or docker-archive) for `inspect`.
+//! Reading an image back (layout directory, oci-archive or docker-archive) for `inspect`,
+//! `diff` and `audit`.
 //!
 //! Only small JSON documents are read into memory; layer blobs are never read, only sized.
 
@@ -38,8 +39,10 @@ pub struct ImageView {
 /// One layer as inspected.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerView {
-    /// Blob digest (OCI) or the layer tar's path (docker-archive).
+    /// Blob digest (OCI formats; `None` for a docker-archive).
     pub digest: Option<Digest>,
+    /// The blob's path inside the layout or archive (`blobs/sha256/…`, `…/layer.tar`).
+    pub blob: String,
     /// diff_id from the config.
     pub diff_id: Digest,
     /// Blob size (compressed for OCI).
@@ -231,6 +234,7 @@ fn oci_view(files: &Files, format: &'static str) -> Result<ImageView, ReadError>
         .enumerate()
         .map(|(i, l)| LayerView {
             digest: Some(l.digest.clone()),
+            blob: format!("blobs/sha256/{}", l.digest.hex()),
             diff_id: config
                 .rootfs
                 .diff_ids
@@ -279,6 +283,7 @@ fn docker_view(files: &Files) -> Result<ImageView, ReadError> {
         .enumerate()
         .map(|(i, l)| LayerView {
             digest: None,
+            blob: l.trim_start_matches("./").to_string(),
             diff_id: config
                 .rootfs
                 .diff_ids

@@ -289,13 +289,24 @@ impl Provider for PypiClient<'_> {
         // version → (all files yanked?, requires-python, compatible wheel?)
         let mut by_version: BTreeMap<Version, (bool, Option<VersionSpecifiers>, bool)> =
             BTreeMap::new();
+        // version → what its files are (wheel tag triples, `sdist`), for errors.
+        let mut kinds: BTreeMap<Version, std::collections::BTreeSet<String>> = BTreeMap::new();
         for f in files.iter() {
             let (version, compatible) = if let Ok(w) = WheelFilename::from_str(&f.filename) {
                 let ok = self.target.tag_priority(&w).is_some();
+                let stem = f.filename.trim_end_matches(".whl");
+                let triple: Vec<&str> = stem.rsplitn(4, '-').take(3).collect();
+                kinds
+                    .entry(w.version.clone())
+                    .or_default()
+                    .insert(triple.into_iter().rev().collect::<Vec<_>>().join("-"));
                 (w.version, ok)
             } else if is_sdist(&f.filename) {
                 match sdist_version(&f.filename) {
-                    Some(v) => (v, false),
+                    Some(v) => {
+                        kinds.entry(v.clone()).or_default().insert("sdist".into());
+                        (v, false)
+                    }
                     None => continue,
                 }
             } else {
@@ -320,6 +331,10 @@ impl Provider for PypiClient<'_> {
             .into_iter()
             .map(
                 |(version, (yanked, requires_python, has_wheel))| Candidate {
+                    files: kinds
+                        .remove(&version)
+                        .map(|k| k.into_iter().collect())
+                        .unwrap_or_default(),
                     version,
                     yanked,
                     requires_python,

@@ -13,4 +13,5 @@ pub mod install;
 pub mod metadata;
 pub mod resolve;
 pub mod target;
+pub mod venv;
 pub mod wheel;

@@ -75,6 +75,10 @@ pub struct Candidate {
     /// Whether a wheel compatible with the image exists; `false` means only an sdist, which
     /// is never chosen.
     pub has_wheel: bool,
+    /// What the version's files are, for the error when none fits: each wheel's tag triple
+    /// as its file name spells it (`cp312-cp312-manylinux_2_17_x86_64`), `sdist` for a
+    /// source distribution; sorted, deduplicated.
+    pub files: Vec<String>,
 }
 
 /// A candidate's dependencies, from its core metadata.
@@ -295,13 +299,28 @@ impl From<SolveError> for PyResolveError {
     }
 }
 
+/// `a, b, c` for at most eight entries, then `and N more`.
+fn tag_list(files: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut s = files
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if files.len() > SHOWN {
+        s.push_str(&format!(" and {} more", files.len() - SHOWN));
+    }
+    s
+}
+
 /// Why a candidate cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Exclusion {
     /// Its Requires-Python (the specifier) excludes the image's Python.
     RequiresPython(String),
-    /// Only an sdist.
-    NoWheel,
+    /// No compatible wheel; the files the version has (tags, `sdist`).
+    NoWheel(Vec<String>),
     /// Yanked and not pinned.
     Yanked,
 }
@@ -310,7 +329,7 @@ impl Exclusion {
     fn kind(&self) -> u8 {
         match self {
             Exclusion::RequiresPython(_) => 0,
-            Exclusion::NoWheel => 1,
+            Exclusion::NoWheel(_) => 1,
             Exclusion::Yanked => 2,
         }
     }
@@ -379,7 +398,7 @@ impl Solver<'_> {
             return Some(Exclusion::RequiresPython(rp.to_string()));
         }
         if !c.has_wheel {
-            return Some(Exclusion::NoWheel);
+            return Some(Exclusion::NoWheel(c.files.clone()));
         }
         if c.yanked && !self.yank_allowed(name, &c.version) {
             return Some(Exclusion::Yanked);
@@ -639,8 +658,14 @@ impl Solver<'_> {
                         "Requires-Python {spec} excludes the image's Python {}: {vs}",
                         self.python
                     ),
-                    Exclusion::NoWheel => format!(
-                        "no wheel compatible with the image (only a source distribution, or wheels for another platform, glibc or Python): {vs}"
+                    Exclusion::NoWheel(files) => format!(
+                        "no wheel compatible with the image (Python {}, its glibc and platform): {vs} {}",
+                        self.python,
+                        if files.is_empty() {
+                            "has no files".to_string()
+                        } else {
+                            format!("has only {}", tag_list(files))
+                        }
                     ),
                     Exclusion::Yanked => {
                         format!("yanked, and no requirement pins it with ==: {vs}")
@@ -1202,6 +1227,7 @@ mod tests {
                     yanked: false,
                     requires_python: None,
                     has_wheel: true,
+                    files: vec!["py3-none-any".into()],
                 },
                 requires: deps.iter().map(ToString::to_string).collect(),
                 extras: Vec::new(),
@@ -1227,7 +1253,10 @@ mod tests {
         }
 
         fn sdist_only(self, name: &str, version: &str) -> Self {
-            self.edit(name, version, |e| e.cand.has_wheel = false)
+            self.edit(name, version, |e| {
+                e.cand.has_wheel = false;
+                e.cand.files = vec!["sdist".into()];
+            })
         }
 
         fn requires_python(self, name: &str, version: &str, spec: &str) -> Self {
@@ -1524,8 +1553,8 @@ mod tests {
         assert!(matches!(&err, PyResolveError::NoVersions { name, .. } if name == "bar"));
         assert_eq!(
             err.to_string(),
-            "no usable version of `bar`: no wheel compatible with the image (only a source \
-             distribution, or wheels for another platform, glibc or Python): 1.0"
+            "no usable version of `bar`: no wheel compatible with the image (Python 3.13.5, \
+             its glibc and platform): 1.0 has only sdist"
         );
         let err = run(&index, &["foo==2.0"]).unwrap_err();
         assert!(
@@ -1556,8 +1585,8 @@ mod tests {
         let report = no_solution(run(&index, &["foo"]).unwrap_err());
         assert_eq!(
             report.lines().next().unwrap(),
-            "Because there is no usable version of foo (no wheel compatible with the image (only \
-             a source distribution, or wheels for another platform, glibc or Python): 2.0; yanked, and no requirement pins it with ==: 1.1; \
+            "Because there is no usable version of foo (no wheel compatible with the image \
+             (Python 3.13.5, its glibc and platform): 2.0 has only sdist; yanked, and no requirement pins it with ==: 1.1; \
              Requires-Python >=3.14 excludes the image's Python 3.13.5: 1.0) and layer app \
              requires foo, layer app cannot be satisfied."
         );

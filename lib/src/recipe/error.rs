@@ -107,6 +107,8 @@ pub enum ErrorKind {
     /// A layer installs Python packages, but no layer at or below it installs Debian
     /// packages (where the interpreter comes from).
     MissingPython,
+    /// A `check` block names a check that does not exist.
+    UnknownCheck,
 }
 
 impl ErrorKind {
@@ -156,6 +158,7 @@ impl ErrorKind {
         Self::InvalidRequirement,
         Self::DuplicateRequirement,
         Self::MissingPython,
+        Self::UnknownCheck,
     ];
 
     /// The diagnostic code, e.g. `recipe::unknown_node`.
@@ -206,6 +209,7 @@ impl ErrorKind {
             Self::InvalidRequirement => "recipe::invalid_requirement",
             Self::DuplicateRequirement => "recipe::duplicate_requirement",
             Self::MissingPython => "recipe::missing_python",
+            Self::UnknownCheck => "recipe::unknown_check",
         }
     }
 }

@@ -11,6 +11,7 @@
 //! # Ok::<(), composer::recipe::RecipeError>(())
 //! ```
 
+mod check;
 mod debian;
 mod error;
 mod include;
@@ -95,7 +96,11 @@ fn parse_text(
         diagnostics,
     };
     let spliced = include::splice(path, name, text, loader).map_err(invalid)?;
-    parse::build(&spliced).map_err(invalid)
+    let mut spec = parse::build(&spliced).map_err(invalid)?;
+    spec.recipe_digest = Some(crate::provenance::recipe_digest(
+        spliced.files.iter().map(|f| f.source.inner().as_ref()),
+    ));
+    Ok(spec)
 }
 
 #[cfg(test)]

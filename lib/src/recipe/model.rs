@@ -36,6 +36,25 @@ pub struct ImageSpec {
     /// and the recipe has no block, the loader fills in the default index,
     /// <https://pypi.org/simple>; `None` only when nothing uses PyPI.
     pub pypi: Option<PypiSource>,
+    /// `sha256:…` of the recipe's source files (the recipe, then its includes in the order
+    /// they were read), written to the image's `org.composer.recipe.digest` label. `None`
+    /// for a spec built without a recipe file.
+    pub recipe_digest: Option<String>,
+    /// What `compose check` (and the check after `compose build`) accepts: `check { … }`.
+    pub check: CheckSpec,
+}
+
+/// `check { host-provided "libfoo.so.1"; allow "elf-closure" "/opt/x/*.so"; skip "cuda" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckSpec {
+    /// Library names (globs) the host supplies, added to the default set (the NVIDIA
+    /// driver's `libcuda.so.1`, `libnvidia-*.so.*`, …).
+    pub host_provided: Vec<String>,
+    /// `(check, glob)`: findings of that check whose file (or subject) matches are shown
+    /// as `info` instead of failing.
+    pub allow: Vec<(String, String)>,
+    /// Checks not run at all.
+    pub skip: Vec<String>,
 }
 
 /// `pypi { index "URL"; index "URL" only="torch torchvision"; prefix "/opt/venv" }`.

@@ -12,10 +12,11 @@ use std::path::Path;
 use kdl::{KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
+use super::check;
 use super::debian::{self, DebianDraft, LayerRequests};
 use super::error::{ErrorKind, RecipeDiagnostic};
 use super::include::Spliced;
-use super::model::{ImageSpec, LayerItem, LayerSpec, Platform, RuntimeConfig};
+use super::model::{CheckSpec, ImageSpec, LayerItem, LayerSpec, Platform, RuntimeConfig};
 use super::order;
 use super::pypi::{self, PypiDraft};
 use super::shape::{Cx, Shape};
@@ -23,7 +24,9 @@ use super::source::{SourceFile, normalize_lexically};
 use super::suggest;
 use super::validate;
 
-const TOP_LEVEL: &[&str] = &["include", "image", "debian", "pypi", "layer", "config"];
+const TOP_LEVEL: &[&str] = &[
+    "include", "image", "debian", "pypi", "layer", "config", "check",
+];
 const IMAGE_NODES: &[&str] = &["tag", "platform", "epoch", "version", "source", "revision"];
 const LAYER_NODES: &[&str] = &["write", "copy", "dir", "symlink", "debian", "pypi"];
 const CONFIG_NODES: &[&str] = &[
@@ -250,6 +253,7 @@ struct Builder {
     pypi: Option<PypiDraft>,
     layers: Vec<LayerDraft>,
     config: RuntimeConfig,
+    check: CheckSpec,
     /// Single-valued settings already given (`image.platform`, `config.workdir`, …).
     seen: HashMap<&'static str, Site>,
 }
@@ -302,6 +306,14 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
                     add_layer(&mut cx, layer, &mut b.layers, &spliced.files);
                 }
             }
+            "check" => check::block(
+                &mut cx,
+                node_ref.file,
+                node,
+                &mut b.check,
+                &mut b.seen,
+                &spliced.files,
+            ),
             "config" => config(
                 &mut cx,
                 node_ref.file,
@@ -374,6 +386,8 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
             config: b.config,
             debian: b.debian.map(|d| d.source),
             pypi: pypi::source(b.pypi, uses_pypi),
+            recipe_digest: None,
+            check: b.check,
         }),
         _ => Err(b.diags),
     }

@@ -537,7 +537,7 @@ fn unknown_nodes_suggest() {
     let f = one(r#"image "x"; frobnicate"#, ErrorKind::UnknownNode);
     assert!(
         f.help
-            .contains("`image`, `debian`, `pypi`, `layer` and `config`"),
+            .contains("`image`, `debian`, `pypi`, `layer`, `config` and `check`"),
         "{f:#?}"
     );
 }
@@ -1713,6 +1713,56 @@ fn pypi_mistakes_are_reported_in_one_pass() {
             ErrorKind::DuplicateRequirement,
             ErrorKind::MissingPython,
         ]
+    );
+}
+
+// ---------------------------------------------------------------- check
+
+#[test]
+fn check_block_reads_host_provided_allow_and_skip() {
+    let spec = ok(r#"image "x"
+        check {
+            host-provided "libvendor.so.1" "libgpu-*.so.*" "libvendor.so.1"
+            allow "elf-closure" "/opt/vendor/*.so" "/opt/other/*.so"
+            allow "cuda" "libcudnn*"
+            skip "wheel-tag" "cuda" "cuda"
+        }"#);
+    assert_eq!(
+        spec.check.host_provided,
+        ["libvendor.so.1", "libgpu-*.so.*"]
+    );
+    assert_eq!(
+        spec.check.allow,
+        [
+            ("elf-closure".to_string(), "/opt/vendor/*.so".to_string()),
+            ("elf-closure".to_string(), "/opt/other/*.so".to_string()),
+            ("cuda".to_string(), "libcudnn*".to_string())
+        ]
+    );
+    assert_eq!(spec.check.skip, ["wheel-tag", "cuda"]);
+    assert_eq!(ok(r#"image "x""#).check, CheckSpec::default());
+}
+
+#[test]
+fn check_block_errors() {
+    let f = one(
+        r#"image "x"; check { skip "cuda-coherence"; }"#,
+        ErrorKind::UnknownCheck,
+    );
+    assert!(f.help.contains("did you mean `cuda`?"), "{f:#?}");
+    let f = one(
+        r#"image "x"; check { allow "elf"; }"#,
+        ErrorKind::MissingArgument,
+    );
+    assert!(f.help.contains("allow \"elf-closure\""), "{f:#?}");
+    one(r#"image "x"; check { skip 1; }"#, ErrorKind::WrongType);
+    one(
+        r#"image "x"; check { hostprovided "a"; }"#,
+        ErrorKind::UnknownNode,
+    );
+    one(
+        r#"image "x"; check { skip "cuda"; }; check { skip "abi"; }"#,
+        ErrorKind::DuplicateSetting,
     );
 }
 
