@@ -18,6 +18,8 @@ mod debian_live;
 mod debian_offline;
 /// The offline Debian repository generator: real .debs, signed repos, the fixture server.
 mod debrepo;
+/// Live deep-learning images: tf-cpu built and run (tf-gpu, pytorch-gpu with COMPOSE_LIVE_DL=1).
+mod dl_live;
 /// Live PyPI and Debian: python-numpy locked, built twice, its wheels imported and run.
 mod pypi_live;
 /// Python images end to end against an offline Debian repository and simple index.
