@@ -19,7 +19,7 @@
 //! `libcuda.so.1`, …) are never looked for. Also checked: the `PT_INTERP` of executables
 //! exists (PIE executables are `ET_DYN`, so every object with one). Pure over a [`Rootfs`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::elf::{ElfFacts, machine_of_arch, triplet};
 use super::owners::{Owners, normalize};
@@ -276,9 +276,100 @@ pub fn host_provided(cfg: &CheckConfig, name: &str) -> bool {
     cfg.host_provided.iter().any(|p| glob(p, name))
 }
 
+/// Dependencies found only through an inherited `DT_RPATH`: glibc searches, for an object
+/// without `DT_RUNPATH`, the `DT_RPATH` of the object that loaded it, and of that one's
+/// loader, up to the executable (each only when it has no `DT_RUNPATH` itself). Statically,
+/// "the object that loaded it" is any object whose dependency resolved to it; the loaders are
+/// followed transitively, to a fixpoint. Returns (object, name) → the path it resolves to.
+fn inherited(
+    fs: &Rootfs,
+    cfg: &CheckConfig,
+    search: &Search<'_>,
+) -> BTreeMap<(String, String), String> {
+    let objs: Vec<(&String, &ElfFacts)> = objects(fs).collect();
+    let mut loaded_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut extra: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut missing: Vec<(&String, &ElfFacts, &String)> = Vec::new();
+    for (path, facts) in &objs {
+        for name in &facts.needed {
+            if host_provided(cfg, name) {
+                continue;
+            }
+            match search.find(name, path, facts) {
+                Some(found) => {
+                    loaded_by
+                        .entry(found.path)
+                        .or_default()
+                        .insert((*path).clone());
+                }
+                None if facts.runpath.is_empty() => missing.push((path, facts, name)),
+                None => {}
+            }
+        }
+    }
+    let facts_of: BTreeMap<&str, &ElfFacts> = objs.iter().map(|(p, f)| (p.as_str(), *f)).collect();
+    loop {
+        let mut changed = false;
+        for (path, facts, name) in &missing {
+            let key = ((*path).clone(), (*name).clone());
+            if extra.contains_key(&key) {
+                continue;
+            }
+            // Breadth first up the loaders, each one's RPATH (if it has no RUNPATH).
+            let mut queue: Vec<String> = loaded_by
+                .get(*path)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            let mut seen: BTreeSet<String> = BTreeSet::new();
+            let mut hit = None;
+            while let Some(loader) = queue.pop() {
+                if !seen.insert(loader.clone()) || seen.len() > 64 {
+                    continue;
+                }
+                let Some(lf) = facts_of.get(loader.as_str()) else {
+                    continue;
+                };
+                if lf.runpath.is_empty() {
+                    let origin = loader.rsplit_once('/').map_or("", |(d, _)| d);
+                    for e in &lf.rpath {
+                        for dir in expand(e, origin, lf) {
+                            let p = if dir.is_empty() {
+                                (*name).clone()
+                            } else {
+                                format!("{dir}/{name}")
+                            };
+                            if hit.is_none() {
+                                hit = search.candidate(&p, facts);
+                            }
+                        }
+                    }
+                }
+                if hit.is_some() {
+                    break;
+                }
+                if let Some(up) = loaded_by.get(&loader) {
+                    queue.extend(up.iter().cloned());
+                }
+            }
+            if let Some(found) = hit {
+                loaded_by
+                    .entry(found.clone())
+                    .or_default()
+                    .insert((*path).clone());
+                extra.insert(key, found);
+                changed = true;
+            }
+        }
+        if !changed {
+            return extra;
+        }
+    }
+}
+
 /// Runs the closure check.
 pub fn check(fs: &Rootfs, owners: &Owners, cfg: &CheckConfig, out: &mut Vec<Finding>) {
     let search = Search::new(fs);
+    let through_loaders = inherited(fs, cfg, &search);
     for (path, facts) in objects(fs) {
         let owner = owners.of(path);
         if let Some(interp) = &facts.interp
@@ -296,7 +387,9 @@ pub fn check(fs: &Rootfs, owners: &Owners, cfg: &CheckConfig, out: &mut Vec<Find
             );
         }
         for name in &facts.needed {
-            if host_provided(cfg, name) {
+            if host_provided(cfg, name)
+                || through_loaders.contains_key(&(path.clone(), name.clone()))
+            {
                 continue;
             }
             match search.find(name, path, facts) {
@@ -405,6 +498,31 @@ mod tests {
             ),
         ]);
         assert_eq!(run(&r), []);
+    }
+
+    #[test]
+    fn a_loaders_rpath_is_inherited_by_what_it_loads_unless_runpath_is_involved() {
+        // h5py's layout: an extension with DT_RPATH $ORIGIN/../h5py.libs loads libhdf5
+        // (no RPATH of its own), which needs libsz from the same directory.
+        let hdf5 = "usr/lib/python3/h5py.libs/libhdf5.so.310";
+        let sz = "usr/lib/python3/h5py.libs/libsz.so.2";
+        let with = |runpath_on_ext: bool| {
+            let ext = ElfBuilder::new().needed("libhdf5.so.310");
+            let ext = if runpath_on_ext {
+                ext.runpath("$ORIGIN/../h5py.libs")
+            } else {
+                ext.rpath("$ORIGIN/../h5py.libs")
+            };
+            fs(vec![
+                ("usr/lib/python3/h5py/_conv.so", elf(&ext)),
+                (hdf5, elf(&ElfBuilder::new().needed("libsz.so.2"))),
+                (sz, elf(&ElfBuilder::new())),
+            ])
+        };
+        assert_eq!(run(&with(false)), [], "found through the loader's RPATH");
+        let f = run(&with(true));
+        assert_eq!(f.len(), 1, "RUNPATH is not inherited: {f:#?}");
+        assert_eq!(f[0].subject.as_deref(), Some("libsz.so.2"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub const MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
 /// Most entries read from any one table: a bound on loops over hostile input.
 const MAX_ENTRIES: usize = 1 << 16;
 /// Longest string read from the dynamic string table.
-const MAX_STRING: usize = 4096;
+const MAX_STRING: usize = 1 << 20;
 
 /// Random access to a file's bytes.
 pub trait ReadAt {
@@ -148,19 +148,30 @@ impl<R: ReadAt + ?Sized> Reader<'_, R> {
             self.u32(off).map(u64::from)
         }
     }
-    /// A NUL-terminated string at `off`, not past `end`.
+    /// A NUL-terminated string at `off`, not past `end`: read in growing chunks, so short
+    /// names cost one small read and long ones (C++ symbol names run past 4 KiB) still fit.
     fn cstr(&self, off: u64, end: u64) -> Result<String, ElfError> {
         let limit = end.min(off.saturating_add(MAX_STRING as u64));
         if off >= limit {
             return Err(ElfError(format!("string at {off} is outside its table")));
         }
-        let len = usize::try_from(limit - off).map_err(|_| ElfError("string too long".into()))?;
-        let mut buf = vec![0u8; len];
-        self.src.read_at(off, &mut buf).map_err(ElfError)?;
-        match buf.iter().position(|b| *b == 0) {
-            Some(n) => Ok(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            None => Err(ElfError(format!("unterminated string at {off}"))),
+        let mut out: Vec<u8> = Vec::new();
+        let mut chunk = 256u64;
+        let mut at = off;
+        while at < limit {
+            let n = chunk.min(limit - at);
+            let len = usize::try_from(n).map_err(|_| ElfError("string too long".into()))?;
+            let mut buf = vec![0u8; len];
+            self.src.read_at(at, &mut buf).map_err(ElfError)?;
+            if let Some(z) = buf.iter().position(|b| *b == 0) {
+                out.extend_from_slice(&buf[..z]);
+                return Ok(String::from_utf8_lossy(&out).into_owned());
+            }
+            out.extend_from_slice(&buf);
+            at += n;
+            chunk = chunk.saturating_mul(4);
         }
+        Err(ElfError(format!("unterminated string at {off}")))
     }
 }
 
