@@ -16,7 +16,7 @@ use crate::nodeid::NodeId;
 #[non_exhaustive]
 pub enum StoreError {
     /// An I/O operation on `path` failed.
-    #[error("store I/O failed on {}", path.display())]
+    #[error("store I/O failed on {}: {source}", path.display())]
     Io {
         /// The file or directory operated on.
         path: PathBuf,
