@@ -30,20 +30,26 @@ reqs=$(printf '"%s" ' "${REQS[@]}")
 cat > "$R" <<KDL
 include "common/debian-trixie.kdl"
 image "bench-py" { epoch "2026-11-01T00:00:00Z"; }
-layer "system" { debian "python3" "ca-certificates"; }
+layer "system" { debian "python3" "ca-certificates" "libstdc++6"; }
 layer "python" after="system" { pypi $reqs; }
 KDL
 # Seed: the Debian half locked and built once, kept as a template store.
 cat > "$WORK/recipe/sys.kdl" <<KDL
 include "common/debian-trixie.kdl"
 image "bench-sys" { epoch "2026-11-01T00:00:00Z"; }
-layer "system" { debian "python3" "ca-certificates"; }
+layer "system" { debian "python3" "ca-certificates" "libstdc++6"; }
 KDL
 "$COMPOSE" --store "$WORK/seed" build "$WORK/recipe/sys.kdl" -o "$WORK/seed-out" > /dev/null 2>&1
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 now() { date +%s.%N; }
-t() { local s e; s=$(now); "$@" > /dev/null 2>&1; e=$(now); echo "$e - $s" | bc; }
+# A contender that fails does not get a time: the whole benchmark stops, showing why.
+t() {
+  local s e
+  s=$(now)
+  "$@" > "$WORK/last.log" 2>&1 || { echo "FAILED: $*" >&2; tail -20 "$WORK/last.log" >&2; exit 1; }
+  e=$(now); echo "$e - $s" | bc
+}
 pipeline() {
   tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$WORK/uv-target" -cf - . \
     | tee >(openssl dgst -sha256 > /dev/null) | zstd -q -T2 -3 | openssl dgst -sha256 > /dev/null
