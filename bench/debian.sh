@@ -25,7 +25,13 @@ export SOURCE_DATE_EPOCH=1793491200
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 now() { date +%s.%N; }
-t() { local s e; s=$(now); "$@" > /dev/null 2>&1; e=$(now); echo "$e - $s" | bc; }
+# A contender that fails does not get a time: the whole benchmark stops, showing why.
+t() {
+  local s e
+  s=$(now)
+  "$@" > "$WORK/last.log" 2>&1 || { echo "FAILED: $*" >&2; tail -20 "$WORK/last.log" >&2; exit 1; }
+  e=$(now); echo "$e - $s" | bc
+}
 
 # The network floor: the same .debs (from a lock made once) fetched with curl, 6 at a time.
 "$COMPOSE" --store "$WORK/lockstore" lock "$R" > /dev/null 2>&1
