@@ -289,7 +289,7 @@ fn check_wheel(inv: &Inventory, l: &LayerInventory, layer: &str, o: &Origin, r: 
             continue;
         };
         r.verified_files += 1;
-        let want = crate::pypi::wheel::b64_urlsafe_decode(b64)
+        let want = crate::base64::decode(b64)
             .map(hex::encode)
             .unwrap_or_default();
         let got = f.sha256.as_ref().map(|d| d.hex().to_string());

@@ -18,6 +18,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod base64;
 pub mod build;
 pub mod check;
 pub mod debian;

@@ -1440,7 +1440,7 @@ impl FixtureServer {
     /// The next `times` requests whose path ends with `path_suffix` get `status` (e.g. 503)
     /// with a short body instead of the file. Earlier calls take precedence.
     pub fn require_basic_auth(&self, user: &str, password: &str) {
-        let token = base64_std(format!("{user}:{password}").as_bytes());
+        let token = composer::base64::encode_standard(format!("{user}:{password}").as_bytes());
         *self.state.auth.lock().unwrap() = Some(format!("Basic {token}"));
     }
 
@@ -1724,22 +1724,4 @@ fn read_headers_authorized(
     }
     let wanted = state.auth.lock().unwrap().clone();
     Ok(wanted.is_none() || wanted == authorization)
-}
-
-/// Standard base64 with padding (the `Authorization: Basic` encoding).
-fn base64_std(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -417,55 +417,6 @@ pub fn normalize_name(name: &str) -> String {
     out
 }
 
-/// Encodes bytes as urlsafe base64 without padding (RECORD's hash encoding).
-#[must_use]
-pub fn b64_urlsafe_nopad(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
-}
-
-/// Decodes urlsafe base64, with or without padding; `None` on any other character or an
-/// impossible length.
-#[must_use]
-pub fn b64_urlsafe_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    if text.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-    }
-    Some(out)
-}
-
 // ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -786,7 +737,7 @@ impl<'a> Installer<'a> {
             .map(|(dest, f)| {
                 (
                     relative(&root, dest),
-                    format!("sha256={}", b64_urlsafe_nopad(&f.sha256)),
+                    format!("sha256={}", crate::base64::encode_url_safe_nopad(&f.sha256)),
                     f.size.to_string(),
                 )
             })
@@ -1217,13 +1168,13 @@ impl<'a> Installer<'a> {
                 actual: orig_size,
             });
         }
-        if b64_urlsafe_decode(expected).as_deref() != Some(digest.as_slice()) {
+        if crate::base64::decode(expected).as_deref() != Some(digest.as_slice()) {
             return Err(WheelError::HashMismatch {
                 wheel: self.wheel.clone(),
                 member: path.to_string(),
                 algorithm: algo.name(),
                 expected: expected.to_string(),
-                actual: b64_urlsafe_nopad(&digest),
+                actual: crate::base64::encode_url_safe_nopad(&digest),
             });
         }
         let content = match sink {
@@ -1558,7 +1509,7 @@ mod tests {
                         format!(
                             "{},sha256={},{}",
                             csv_field(name),
-                            b64_urlsafe_nopad(&Sha256::digest(body)),
+                            crate::base64::encode_url_safe_nopad(&Sha256::digest(body)),
                             body.len()
                         )
                     });
@@ -1658,23 +1609,23 @@ mod tests {
         let init = b"print('hi')\n";
         let expected = format!(
             "\"demo_pkg/data/x,y.txt\",sha256={},6\n",
-            b64_urlsafe_nopad(&Sha256::digest(b"comma\n"))
+            crate::base64::encode_url_safe_nopad(&Sha256::digest(b"comma\n"))
         );
         let rec = record(&w);
         assert!(rec.contains(&expected), "{rec}");
         assert!(rec.contains(&format!(
             "demo_pkg/__init__.py,sha256={},{}\n",
-            b64_urlsafe_nopad(&Sha256::digest(init)),
+            crate::base64::encode_url_safe_nopad(&Sha256::digest(init)),
             init.len()
         )));
         assert!(rec.contains("demo_pkg-1.0.dist-info/RECORD,,\n"));
         assert!(rec.contains(&format!(
             "demo_pkg-1.0.dist-info/INSTALLER,sha256={},9\n",
-            b64_urlsafe_nopad(&Sha256::digest(b"composer\n"))
+            crate::base64::encode_url_safe_nopad(&Sha256::digest(b"composer\n"))
         )));
         assert!(rec.contains(&format!(
             "demo_pkg-1.0.dist-info/REQUESTED,sha256={},0\n",
-            b64_urlsafe_nopad(&Sha256::digest(b""))
+            crate::base64::encode_url_safe_nopad(&Sha256::digest(b""))
         )));
         let rows: Vec<&str> = rec.lines().collect();
         let mut sorted = rows.clone();
@@ -1810,7 +1761,9 @@ mod tests {
         assert!(
             rec.contains(&format!(
                 "../../../bin/run,sha256={},{}\n",
-                b64_urlsafe_nopad(&Sha256::digest(b"#!/usr/bin/python3.13\nimport tool\n")),
+                crate::base64::encode_url_safe_nopad(&Sha256::digest(
+                    b"#!/usr/bin/python3.13\nimport tool\n"
+                )),
                 34
             )),
             "{rec}"
@@ -1876,7 +1829,7 @@ mod tests {
         let rec = record(&w);
         assert!(rec.contains(&format!(
             "../../../bin/cli,sha256={},{}\n",
-            b64_urlsafe_nopad(&Sha256::digest(body(cli))),
+            crate::base64::encode_url_safe_nopad(&Sha256::digest(body(cli))),
             body(cli).len()
         )));
         assert!(rec.contains("../../../bin/cli-gui,"));
@@ -1918,7 +1871,7 @@ mod tests {
             "demo_pkg/__init__.py".into(),
             format!(
                 "demo_pkg/__init__.py,sha256={},12",
-                b64_urlsafe_nopad(&Sha256::digest(b"something else"))
+                crate::base64::encode_url_safe_nopad(&Sha256::digest(b"something else"))
             ),
         ));
         let err = install(&t, "demo_pkg-1.0-py3-none-any.whl").unwrap_err();
@@ -1932,7 +1885,7 @@ mod tests {
             "demo_pkg/__init__.py".into(),
             format!(
                 "demo_pkg/__init__.py,sha256={},99",
-                b64_urlsafe_nopad(&Sha256::digest(b"print('hi')\n"))
+                crate::base64::encode_url_safe_nopad(&Sha256::digest(b"print('hi')\n"))
             ),
         ));
         let err = install(&t, "demo_pkg-1.0-py3-none-any.whl").unwrap_err();
@@ -1954,7 +1907,7 @@ mod tests {
             "demo_pkg/__init__.py".into(),
             format!(
                 "demo_pkg/__init__.py,md5={},12",
-                b64_urlsafe_nopad(&[0; 16])
+                crate::base64::encode_url_safe_nopad(&[0; 16])
             ),
         ));
         let err = install(&t, "demo_pkg-1.0-py3-none-any.whl").unwrap_err();
@@ -1966,7 +1919,7 @@ mod tests {
             "demo_pkg/__init__.py".into(),
             format!(
                 "demo_pkg/__init__.py,sha512={},12",
-                b64_urlsafe_nopad(&Sha512::digest(b"print('hi')\n"))
+                crate::base64::encode_url_safe_nopad(&Sha512::digest(b"print('hi')\n"))
             ),
         ));
         install(&t, "demo_pkg-1.0-py3-none-any.whl").unwrap();
@@ -2150,20 +2103,24 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(b64_urlsafe_nopad(b""), "");
-        assert_eq!(b64_urlsafe_nopad(b"f"), "Zg");
-        assert_eq!(b64_urlsafe_nopad(b"fo"), "Zm8");
-        assert_eq!(b64_urlsafe_nopad(b"foo"), "Zm9v");
-        assert_eq!(b64_urlsafe_nopad(&[0xfb, 0xff]), "-_8");
+        assert_eq!(crate::base64::encode_url_safe_nopad(b""), "");
+        assert_eq!(crate::base64::encode_url_safe_nopad(b"f"), "Zg");
+        assert_eq!(crate::base64::encode_url_safe_nopad(b"fo"), "Zm8");
+        assert_eq!(crate::base64::encode_url_safe_nopad(b"foo"), "Zm9v");
+        assert_eq!(crate::base64::encode_url_safe_nopad(&[0xfb, 0xff]), "-_8");
         for n in 0..70u8 {
             let v: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
-            assert_eq!(b64_urlsafe_decode(&b64_urlsafe_nopad(&v)).unwrap(), v);
+            assert_eq!(
+                crate::base64::decode(&crate::base64::encode_url_safe_nopad(&v)).unwrap(),
+                v
+            );
         }
-        assert_eq!(b64_urlsafe_decode("Zm8=").unwrap(), b"fo");
-        assert!(b64_urlsafe_decode("Zm+v").is_none());
+        assert_eq!(crate::base64::decode("Zm8=").unwrap(), b"fo");
+        // Either alphabet decodes to the same bytes (the digest is what is compared).
+        assert_eq!(crate::base64::decode("Zm+v"), crate::base64::decode("Zm-v"));
         // sha256 of "" as pip writes it.
         assert_eq!(
-            b64_urlsafe_nopad(&Sha256::digest(b"")),
+            crate::base64::encode_url_safe_nopad(&Sha256::digest(b"")),
             "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
         );
         assert_eq!(normalize_name("Foo.Bar__baz-"), "foo-bar-baz");

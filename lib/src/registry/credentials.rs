@@ -103,7 +103,7 @@ impl DockerConfig {
 impl AuthEntry {
     fn login(&self) -> Option<Login> {
         if let Some(a) = self.auth.as_deref().filter(|a| !a.is_empty()) {
-            let decoded = base64_decode(a.trim())?;
+            let decoded = crate::base64::decode(a.trim())?;
             let text = String::from_utf8(decoded).ok()?;
             let (user, password) = text.split_once(':')?;
             return Some(Login {
@@ -147,31 +147,6 @@ fn find<'a, T>(map: &'a BTreeMap<String, T>, server: &str) -> Option<&'a T> {
 fn normalize_key(k: &str) -> &str {
     let k = k.split_once("://").map_or(k, |(_, rest)| rest);
     k.split('/').next().unwrap_or(k)
-}
-
-/// Standard or URL-safe base64, padding optional.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// A failure to obtain credentials. Never includes a secret.
@@ -337,14 +312,6 @@ mod tests {
         assert_eq!(c.lookup("a.example"), Source::Helper("gcloud".into()));
         assert_eq!(c.lookup("b.example"), login("u", "p"));
         assert_eq!(c.lookup("c.example"), Source::Helper("pass".into()));
-    }
-
-    #[test]
-    fn base64_variants() {
-        assert_eq!(base64_decode("Zm9vYmFy").unwrap(), b"foobar");
-        assert_eq!(base64_decode("Zm9vYg==").unwrap(), b"foob");
-        assert_eq!(base64_decode("Zm9vYg").unwrap(), b"foob");
-        assert!(base64_decode("Zm9v!").is_none());
     }
 
     #[test]
