@@ -176,6 +176,19 @@ fn read_small(p: &Path) -> Result<Vec<u8>, ReadError> {
     })
 }
 
+/// The name of a member of an image archive as the layout spells it (`blobs/sha256/…`,
+/// `index.json`), whatever the writer prefixed (`./`). The one place archive member names
+/// are normalized: reading, walking and pushing an archive all match names this way.
+///
+/// # Errors
+/// The member's name cannot be decoded.
+pub fn member_name<R: Read>(e: &tar::Entry<'_, R>) -> std::io::Result<String> {
+    Ok(e.path()?
+        .to_string_lossy()
+        .trim_start_matches("./")
+        .to_string())
+}
+
 fn read_tar(path: &Path) -> Result<Files, ReadError> {
     let ioe = |source| ReadError::Io {
         path: path.to_path_buf(),
@@ -190,12 +203,7 @@ fn read_tar(path: &Path) -> Result<Files, ReadError> {
     };
     for e in ar.entries().map_err(ioe)? {
         let mut e = e.map_err(ioe)?;
-        let name = e
-            .path()
-            .map_err(ioe)?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
+        let name = member_name(&e).map_err(ioe)?;
         let size = e.size();
         files.sizes.insert(name.clone(), size);
         let json_name = name.ends_with(".json")

@@ -188,12 +188,7 @@ where
     let mut seen = vec![false; blobs.len()];
     for e in outer.entries().map_err(ioe)? {
         let mut e = e.map_err(ioe)?;
-        let name = e
-            .path()
-            .map_err(ioe)?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
+        let name = super::read::member_name(&e).map_err(ioe)?;
         // One blob can back several layers (identical layers); visit it for each.
         let idx: Vec<usize> = (0..blobs.len())
             .filter(|i| blobs[*i] == name && !seen[*i])

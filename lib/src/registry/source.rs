@@ -342,12 +342,7 @@ fn tar_entries(path: &Path) -> Result<Entries, RegistryError> {
         if !e.header().entry_type().is_file() {
             continue;
         }
-        let name = e
-            .path()
-            .map_err(ioe)?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
+        let name = crate::oci::read::member_name(&e).map_err(ioe)?;
         map.insert(name, (e.raw_file_position(), e.size()));
     }
     Ok(Entries::Tar(path.to_path_buf(), map))
