@@ -57,8 +57,10 @@ pipeline() {
 uv_install() { rm -rf "$WORK/uv-target"; uv pip install --quiet --cache-dir "$WORK/uv-cache" --target "$WORK/uv-target" --link-mode=copy "${REQS[@]}"; }
 uv_cold() { rm -rf "$WORK/uv-cache"; uv_install; pipeline; }
 uv_warm() { uv_install; pipeline; }
-compose_cold() { rm -rf "$WORK/store" "$WORK/out" "${R%.kdl}.lock"; cp -a "$WORK/seed" "$WORK/store"; "$COMPOSE" --store "$WORK/store" build -j 2 "$R" -o "$WORK/out"; }
-compose_warm() { rm -rf "$WORK/out"; "$COMPOSE" --store "$WORK/store" build -j 2 --locked "$R" -o "$WORK/out"; }
+# COMPOSE_BUILD_FLAGS adds build options (e.g. --no-check, to time the build alone).
+read -r -a FLAGS <<< "${COMPOSE_BUILD_FLAGS:-}"
+compose_cold() { rm -rf "$WORK/store" "$WORK/out" "${R%.kdl}.lock"; cp -a "$WORK/seed" "$WORK/store"; "$COMPOSE" --store "$WORK/store" build -j 2 "${FLAGS[@]}" "$R" -o "$WORK/out"; }
+compose_warm() { rm -rf "$WORK/out"; "$COMPOSE" --store "$WORK/store" build -j 2 --locked "${FLAGS[@]}" "$R" -o "$WORK/out"; }
 
 uc=(); uw=(); cc=(); cw=()
 for i in $(seq "$RUNS"); do

@@ -280,10 +280,30 @@ pub fn check(fs: &Rootfs, owners: &Owners, out: &mut Vec<Finding>) -> Option<Cud
                         && let Ok(v) = pep440_rs::Version::from_str(&have.version)
                         && !spec.contains(&v)
                     {
-                        out.push(finding(format!(
+                        let detail = format!(
                             "{} {} requires {want}{spec}, the image has {want} {}",
                             d.name, d.version, have.version
-                        )));
+                        );
+                        if r.marker.is_true() {
+                            out.push(finding(detail));
+                        } else {
+                            // A conditional requirement (an extra, a platform marker): the
+                            // installed copy may come from another requirement, and the
+                            // image does not record which extras were asked for.
+                            out.push(
+                                Finding::new(
+                                    CHECK,
+                                    Severity::Info,
+                                    format!(
+                                        "{detail} (only under `{}`, which the image cannot tell was in effect)",
+                                        r.marker.try_to_string().unwrap_or_default()
+                                    ),
+                                )
+                                .file(&d.metadata)
+                                .subject(want.clone())
+                                .package(Some(&d.label())),
+                            );
+                        }
                     }
                 }
                 None if r.marker.is_true() => out.push(finding(format!(
@@ -458,6 +478,33 @@ mod tests {
         let s = s.unwrap_or_default();
         assert_eq!(s.majors, [12]);
         assert_eq!(s.driver_min.as_deref(), Some("525.60.13"));
+    }
+
+    #[test]
+    fn a_pin_under_an_extra_that_the_image_does_not_meet_is_only_info() {
+        // cuda-toolkit 13.2.2's `cccl` extra pins nvidia-cuda-cccl==13.2.86.*; torch pulls a
+        // newer cccl through another requirement and never asks for that extra.
+        let r = fs(vec![
+            wheel("nvidia-cuda-cccl", "13.3.5.0.6", &[]),
+            wheel(
+                "cuda-toolkit",
+                "13.2.2",
+                &["nvidia-cuda-cccl==13.2.86.*; extra == \"cccl\""],
+            ),
+        ]);
+        let mut out = Vec::new();
+        let _ = check(&r, &Owners::default(), &mut out);
+        let pins: Vec<&Finding> = out
+            .iter()
+            .filter(|f| f.subject.as_deref() == Some("nvidia-cuda-cccl"))
+            .collect();
+        assert_eq!(pins.len(), 1, "{out:#?}");
+        assert_eq!(pins[0].severity, Severity::Info);
+        assert!(
+            pins[0].detail.contains("extra == 'cccl'"),
+            "{}",
+            pins[0].detail
+        );
     }
 
     #[test]

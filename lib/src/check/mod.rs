@@ -65,7 +65,9 @@ pub const DEFAULT_HOST_PROVIDED: &[&str] = &[
 /// `nvidia-nvshmem-cu12` 3.8.0's `nvshmem_bootstrap_{mpi,pmix,shmem}.so.3` need
 /// `libmpi.so.40`, `libpmix.so.2`, `liboshmem.so.40`, its `nvshmem_transport_*.so.7` need
 /// `libmlx5.so.1`, `libfabric.so.1`, `libucp.so.0`; `nvidia-cufile-cu12` 1.14's
-/// `libcufile_rdma.so.1` needs `libmlx5.so.1`, `librdmacm.so.1`, `libibverbs.so.1`.
+/// `libcufile_rdma.so.1` needs `libmlx5.so.1`, `librdmacm.so.1`, `libibverbs.so.1`. CUDA 13
+/// wheels (`nvidia-cufile` 1.17, no `-cu13` suffix) put it in the shared `nvidia/cu13/lib`
+/// (seen in torch 2.15's set).
 pub const DEFAULT_ALLOW: &[(&str, &str)] = &[
     (
         "elf-closure",
@@ -76,6 +78,7 @@ pub const DEFAULT_ALLOW: &[(&str, &str)] = &[
         "*/nvidia/nvshmem/lib/nvshmem_transport_*.so*",
     ),
     ("elf-closure", "*/nvidia/cufile/lib/libcufile_rdma.so*"),
+    ("elf-closure", "*/nvidia/cu1*/lib/libcufile_rdma.so*"),
 ];
 
 /// What a check run accepts and skips.
