@@ -67,7 +67,9 @@ pub const DEFAULT_HOST_PROVIDED: &[&str] = &[
 /// `libmlx5.so.1`, `libfabric.so.1`, `libucp.so.0`; `nvidia-cufile-cu12` 1.14's
 /// `libcufile_rdma.so.1` needs `libmlx5.so.1`, `librdmacm.so.1`, `libibverbs.so.1`. CUDA 13
 /// wheels (`nvidia-cufile` 1.17, no `-cu13` suffix) put it in the shared `nvidia/cu13/lib`
-/// (seen in torch 2.15's set).
+/// (seen in torch 2.15's set). `triton` 3.9's `triton/plugins/*.so` are MLIR plugins that
+/// `libtriton.so` loads with `dlopen`, so their `libtriton.so` need is met by the library
+/// already in the process (their RUNPATH points at triton's build tree).
 pub const DEFAULT_ALLOW: &[(&str, &str)] = &[
     (
         "elf-closure",
@@ -79,6 +81,7 @@ pub const DEFAULT_ALLOW: &[(&str, &str)] = &[
     ),
     ("elf-closure", "*/nvidia/cufile/lib/libcufile_rdma.so*"),
     ("elf-closure", "*/nvidia/cu1*/lib/libcufile_rdma.so*"),
+    ("elf-closure", "*/triton/plugins/*.so*"),
 ];
 
 /// What a check run accepts and skips.
