@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::layer::plan::{Content, ItemEntries, LayerPlan, PlannedEntry};
-use crate::layer::tar::{EntryKind, Header};
+use crate::layer::tar::EntryKind;
 use crate::lock::{LockedDeb, LockedWheel};
 
 /// Directory (image path, relative) holding one provenance file per layer.
@@ -192,17 +192,11 @@ fn host_free(label: &str) -> String {
 pub fn placeholder(layer: &str) -> ItemEntries {
     ItemEntries {
         label: ITEM_LABEL.into(),
-        entries: vec![PlannedEntry {
-            header: Header {
-                path: path_for(layer),
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                kind: EntryKind::File { size: 0 },
-            },
-            content: Content::Inline(Arc::from(&b""[..])),
-            content_hash: [0; 32],
-        }],
+        entries: vec![PlannedEntry::inline_file(
+            path_for(layer),
+            0o644,
+            Arc::from(&b""[..]),
+        )],
     }
 }
 
@@ -332,6 +326,7 @@ pub fn recipe_digest<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
 mod tests {
     use super::*;
     use crate::layer::plan::plan_layer;
+    use crate::layer::tar::Header;
 
     fn file(path: &str, body: &[u8]) -> PlannedEntry {
         PlannedEntry {

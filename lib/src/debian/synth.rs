@@ -24,7 +24,6 @@
 //! `bin -> usr/bin` style links that [`super::deb`]'s merged-/usr mapping relies on.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use crate::layer::plan::{Content, PlannedEntry};
 use crate::layer::tar::{EntryKind, Header};
@@ -210,20 +209,7 @@ impl Entries {
     }
 
     fn file(&mut self, path: &str, body: Vec<u8>) -> Result<(), SynthError> {
-        let body: Arc<[u8]> = body.into();
-        self.put(PlannedEntry {
-            header: Header {
-                path: path.into(),
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                kind: EntryKind::File {
-                    size: body.len() as u64,
-                },
-            },
-            content_hash: *blake3::hash(&body).as_bytes(),
-            content: Content::Inline(body),
-        })
+        self.put(PlannedEntry::inline_file(path, 0o644, body.into()))
     }
 
     fn dir(&mut self, path: &str, mode: u32, uid: u32, gid: u32) -> Result<(), SynthError> {

@@ -58,6 +58,60 @@ pub struct PlannedEntry {
     pub content_hash: [u8; 32],
 }
 
+impl PlannedEntry {
+    /// A regular file with in-memory content, owned by root.
+    #[must_use]
+    pub fn inline_file(path: impl Into<String>, mode: u32, body: Arc<[u8]>) -> Self {
+        Self {
+            header: Header {
+                path: path.into(),
+                mode,
+                uid: 0,
+                gid: 0,
+                kind: EntryKind::File {
+                    size: body.len() as u64,
+                },
+            },
+            content_hash: *blake3::hash(&body).as_bytes(),
+            content: Content::Inline(body),
+        }
+    }
+
+    /// A directory owned by root.
+    #[must_use]
+    pub fn dir(path: impl Into<String>, mode: u32) -> Self {
+        Self {
+            header: Header {
+                path: path.into(),
+                mode,
+                uid: 0,
+                gid: 0,
+                kind: EntryKind::Dir,
+            },
+            content: Content::None,
+            content_hash: [0; 32],
+        }
+    }
+
+    /// A symbolic link (mode 0777) owned by root.
+    #[must_use]
+    pub fn symlink(path: impl Into<String>, target: impl Into<String>) -> Self {
+        Self {
+            header: Header {
+                path: path.into(),
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+                kind: EntryKind::Symlink {
+                    target: target.into(),
+                },
+            },
+            content: Content::None,
+            content_hash: [0; 32],
+        }
+    }
+}
+
 /// The entries one recipe item (or one package) contributes, before merging.
 #[derive(Debug, Clone)]
 pub struct ItemEntries {
@@ -184,17 +238,7 @@ pub fn plan_layer(name: &str, items: Vec<ItemEntries>) -> Result<LayerPlan, Plan
     if !parents.is_empty() {
         let entries: Vec<PlannedEntry> = parents
             .into_iter()
-            .map(|path| PlannedEntry {
-                header: Header {
-                    path,
-                    mode: 0o755,
-                    uid: 0,
-                    gid: 0,
-                    kind: EntryKind::Dir,
-                },
-                content: Content::None,
-                content_hash: [0; 32],
-            })
+            .map(|path| PlannedEntry::dir(path, 0o755))
             .collect();
         fragments.insert(
             0,

@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::layer::plan::{Content, ItemEntries, PlannedEntry};
-use crate::layer::tar::{EntryKind, Header};
+use crate::layer::plan::{ItemEntries, PlannedEntry};
 use crate::pypi::target::Target;
 
 /// Label of the skeleton item (errors, `compose graph`, provenance).
@@ -23,45 +22,11 @@ pub fn skeleton(prefix: &str, target: &Target) -> ItemEntries {
         "home = /usr/bin\ninclude-system-site-packages = false\nversion = {}\nexecutable = {exe}\ncommand = {exe} -m venv {prefix}\n",
         target.python_full
     );
-    let link = |path: String, target: &str| PlannedEntry {
-        header: Header {
-            path,
-            mode: 0o777,
-            uid: 0,
-            gid: 0,
-            kind: EntryKind::Symlink {
-                target: target.to_string(),
-            },
-        },
-        content: Content::None,
-        content_hash: [0; 32],
-    };
-    let dir = |path: String| PlannedEntry {
-        header: Header {
-            path,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            kind: EntryKind::Dir,
-        },
-        content: Content::None,
-        content_hash: [0; 32],
-    };
     let bytes: Arc<[u8]> = Arc::from(cfg.into_bytes().into_boxed_slice());
+    let link = |path: String, target: &str| PlannedEntry::symlink(path, target);
+    let dir = |path: String| PlannedEntry::dir(path, 0o755);
     let entries = vec![
-        PlannedEntry {
-            header: Header {
-                path: format!("{p}/pyvenv.cfg"),
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                kind: EntryKind::File {
-                    size: bytes.len() as u64,
-                },
-            },
-            content_hash: *blake3::hash(&bytes).as_bytes(),
-            content: Content::Inline(bytes),
-        },
+        PlannedEntry::inline_file(format!("{p}/pyvenv.cfg"), 0o644, bytes),
         dir(format!("{p}/bin")),
         link(format!("{p}/bin/python"), &exe),
         link(format!("{p}/bin/python3"), "python"),
@@ -81,6 +46,8 @@ pub fn skeleton(prefix: &str, target: &Target) -> ItemEntries {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::plan::Content;
+    use crate::layer::tar::EntryKind;
 
     #[test]
     fn the_skeleton_points_at_the_images_interpreter() {
