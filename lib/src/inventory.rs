@@ -55,10 +55,9 @@ pub struct FileMeta {
 pub struct LayerInventory {
     /// Entries by path (the last entry wins if a tar repeats a path).
     pub files: BTreeMap<String, FileMeta>,
-    /// Paths in the order the tar holds them.
-    pub order: Vec<String>,
-    /// Paths the tar holds more than once.
-    pub duplicates: Vec<String>,
+    /// blake3 of the paths in the order the tar holds them (only ever compared, so a
+    /// digest rather than a second copy of every path).
+    pub order: [u8; 32],
     /// The layer's provenance document, when it carries one.
     pub provenance: Option<LayerProvenance>,
     /// A provenance file that could not be parsed.
@@ -110,37 +109,45 @@ fn keep_meta(path: &str) -> bool {
         || (path.starts_with("usr/share/doc/") && path.ends_with("/copyright"))
 }
 
+/// Which content digests a read computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hashes {
+    /// None: metadata, provenance and metadata files only (`sbom`).
+    None,
+    /// sha256 of every file (`diff`).
+    Sha256,
+    /// sha256 and md5 of every file (`audit`: dpkg `md5sums`).
+    Sha256AndMd5,
+}
+
 /// Reads the image at `path` (layout directory, oci-archive or docker-archive) and walks
-/// every layer once.
+/// every layer once, hashing every file's content with sha256.
 ///
 /// # Errors
 /// [`InventoryError`] naming the image and layer.
 pub fn read(path: &Path) -> Result<Inventory, InventoryError> {
-    read_with(path, false)
+    read_with(path, Hashes::Sha256)
 }
 
-/// As [`read`], also computing each file's md5 when `md5` is set (for `audit`).
+/// As [`read`], computing the content digests `hashes` asks for.
 ///
 /// # Errors
 /// As [`read`].
-pub fn read_with(path: &Path, md5: bool) -> Result<Inventory, InventoryError> {
+pub fn read_with(path: &Path, hashes: Hashes) -> Result<Inventory, InventoryError> {
     let view = read_image(path).map_err(WalkError::from)?;
     let mut layers = vec![LayerInventory::default(); view.layers.len()];
+    let mut order = vec![blake3::Hasher::new(); view.layers.len()];
     // Per layer, the metadata files it holds; merged bottom-up afterwards so the top wins.
     let mut metas: Vec<BTreeMap<String, Vec<u8>>> = vec![BTreeMap::new(); view.layers.len()];
     walk_layers(path, &view, |i, e: &Entry, r: &mut dyn Read| {
         let li = &mut layers[i];
-        let mut md5_hex = None;
-        let sha256 = if e.kind == Kind::File {
+        order[i].update(e.path.as_bytes()).update(b"\0");
+        let (sha256, md5) = if e.kind == Kind::File {
             let is_prov = e.path.starts_with(provenance::DIR) && e.path.ends_with(".json");
             if (is_prov || keep_meta(&e.path)) && e.size <= MAX_META {
                 let mut buf = Vec::with_capacity(usize::try_from(e.size).unwrap_or(0));
                 r.read_to_end(&mut buf).map_err(|err| err.to_string())?;
-                let d = Digest::of_bytes(&buf);
-                if md5 {
-                    use md5::Digest as _;
-                    md5_hex = Some(hex::encode(md5::Md5::digest(&buf)));
-                }
+                let digests = hash(&mut buf.as_slice(), hashes)?;
                 if is_prov {
                     match provenance::parse(&buf) {
                         Ok(doc) => li.provenance = Some(doc),
@@ -149,16 +156,12 @@ pub fn read_with(path: &Path, md5: bool) -> Result<Inventory, InventoryError> {
                 } else {
                     metas[i].insert(e.path.clone(), buf);
                 }
-                Some(d)
-            } else if md5 {
-                let (d, m) = hash_both(r)?;
-                md5_hex = Some(m);
-                Some(d)
+                digests
             } else {
-                Some(crate::oci::walk::hash_content(r)?)
+                hash(r, hashes)?
             }
         } else {
-            None
+            (None, None)
         };
         let meta = FileMeta {
             kind: e.kind.clone(),
@@ -174,14 +177,14 @@ pub fn read_with(path: &Path, md5: bool) -> Result<Inventory, InventoryError> {
                 .map(|(k, v)| (k.clone(), hex::encode(v)))
                 .collect(),
             sha256,
-            md5: md5_hex,
+            md5,
         };
-        if li.files.insert(e.path.clone(), meta).is_some() {
-            li.duplicates.push(e.path.clone());
-        }
-        li.order.push(e.path.clone());
+        li.files.insert(e.path.clone(), meta);
         Ok(())
     })?;
+    for (l, h) in layers.iter_mut().zip(order) {
+        l.order = *h.finalize().as_bytes();
+    }
     let mut meta_files = BTreeMap::new();
     for m in metas {
         meta_files.extend(m);
@@ -193,40 +196,15 @@ pub fn read_with(path: &Path, md5: bool) -> Result<Inventory, InventoryError> {
     })
 }
 
-impl Inventory {
-    /// The merged view of the image (what a container sees): path → (layer index, entry),
-    /// upper layers replacing lower ones; OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) applied.
-    #[must_use]
-    pub fn merged(&self) -> BTreeMap<&str, (usize, &FileMeta)> {
-        let mut m: BTreeMap<&str, (usize, &FileMeta)> = BTreeMap::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            for (path, f) in &l.files {
-                let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-                if name == ".wh..wh..opq" {
-                    let prefix = format!("{dir}/");
-                    m.retain(|p, (li, _)| *li == i || !p.starts_with(&prefix));
-                } else if let Some(hidden) = name.strip_prefix(".wh.") {
-                    let gone = if dir.is_empty() {
-                        hidden.to_string()
-                    } else {
-                        format!("{dir}/{hidden}")
-                    };
-                    let prefix = format!("{gone}/");
-                    m.retain(|p, _| *p != gone && !p.starts_with(&prefix));
-                } else {
-                    m.insert(path.as_str(), (i, f));
-                }
-            }
-        }
-        m
-    }
-}
-
-/// sha256 and md5 of everything left in `r`, in one pass.
-fn hash_both(r: &mut dyn Read) -> Result<(Digest, String), String> {
+/// The digests `hashes` asks for of everything left in `r`, in one pass.
+fn hash(r: &mut dyn Read, hashes: Hashes) -> Result<(Option<Digest>, Option<String>), String> {
     use md5::Digest as _;
+    if hashes == Hashes::None {
+        std::io::copy(r, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        return Ok((None, None));
+    }
     let mut sha = composer_store::Sha256Writer::new(std::io::sink());
-    let mut md5 = md5::Md5::new();
+    let mut md5 = (hashes == Hashes::Sha256AndMd5).then(md5::Md5::new);
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = r.read(&mut buf).map_err(|e| e.to_string())?;
@@ -234,9 +212,11 @@ fn hash_both(r: &mut dyn Read) -> Result<(Digest, String), String> {
             break;
         }
         std::io::Write::write_all(&mut sha, &buf[..n]).map_err(|e| e.to_string())?;
-        md5.update(&buf[..n]);
+        if let Some(m) = md5.as_mut() {
+            m.update(&buf[..n]);
+        }
     }
-    Ok((sha.finish().1, hex::encode(md5.finalize())))
+    Ok((Some(sha.finish().1), md5.map(|m| hex::encode(m.finalize()))))
 }
 
 /// Each layer's provenance document, reading each layer only up to it (composer writes it

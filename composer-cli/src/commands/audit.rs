@@ -8,7 +8,7 @@ use miette::{IntoDiagnostic, Result, WrapErr};
 use crate::args::AuditArgs;
 
 pub(crate) fn run(a: AuditArgs) -> Result<ExitCode> {
-    let inv = composer::inventory::read_with(&a.image, true)
+    let inv = composer::inventory::read_with(&a.image, composer::inventory::Hashes::Sha256AndMd5)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", a.image.display()))?;
     let lock = match &a.lock {

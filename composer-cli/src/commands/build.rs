@@ -251,7 +251,7 @@ fn attach_sbom(
             "--sbom attaches the SBOM inside an OCI layout; use --format oci (or `compose sbom` on the archive)"
         );
     }
-    let inv = composer::inventory::read(out)
+    let inv = composer::inventory::read_with(out, composer::inventory::Hashes::None)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read back {}", out.display()))?;
     let mut doc = serde_json::to_vec_pretty(&composer::sbom::spdx(&inv)).into_diagnostic()?;

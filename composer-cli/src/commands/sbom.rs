@@ -7,7 +7,7 @@ use miette::{IntoDiagnostic, Result, WrapErr};
 use crate::args::{SbomArgs, SbomFormat};
 
 pub(crate) fn run(a: SbomArgs) -> Result<ExitCode> {
-    let inv = composer::inventory::read(&a.image)
+    let inv = composer::inventory::read_with(&a.image, composer::inventory::Hashes::None)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read {}", a.image.display()))?;
     let doc = match a.format {

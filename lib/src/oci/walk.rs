@@ -328,16 +328,6 @@ fn normalize(p: &str, strip_root: bool) -> String {
     }
 }
 
-/// sha256 of everything left in `r` (a file's content during a walk).
-///
-/// # Errors
-/// I/O errors of `r`, as text (for a visitor's `Err`).
-pub fn hash_content(r: &mut dyn Read) -> Result<Digest, String> {
-    let mut w = composer_store::digest::Sha256Writer::new(std::io::sink());
-    std::io::copy(r, &mut w).map_err(|e| e.to_string())?;
-    Ok(w.finish().1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::normalize;
