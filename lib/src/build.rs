@@ -239,7 +239,7 @@ pub fn plan(
     reporter: &dyn Reporter,
 ) -> Result<Plan, BuildError> {
     let mtime = opts.epoch(spec)?;
-    let labelled = with_provenance_labels(spec, inputs.lock);
+    let labelled = with_labels(spec, inputs.lock);
     let spec = &labelled;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -264,15 +264,6 @@ pub fn plan(
         None if wants_debian || wants_python => return Err(BuildError::NoLock),
         _ => (Vec::new(), Vec::new()),
     };
-    // The lowest NVIDIA driver the locked CUDA runtime wheel needs, as a config label (a
-    // recipe label of the same key wins); from the lock, so the config is known up front.
-    let mut labelled = spec.clone();
-    if let Some((key, value)) = crate::check::cuda::driver_label(
-        wheels.iter().map(|w| (w.name.as_str(), w.version.as_str())),
-    ) {
-        labelled.config.labels.entry(key).or_insert(value);
-    }
-    let spec = &labelled;
     let extractor = Arc::new(Extractor::new(store.clone(), &debs).map_err(BuildError::Install)?);
     let mut listings = BTreeMap::new();
     let wheel_downloads = wheels
@@ -472,10 +463,12 @@ fn wheel_conflicts_across_layers(layers: &[LayerPlan]) -> Result<(), BuildError>
     Ok(())
 }
 
-/// `spec` with composer's provenance labels added to its config: the recipe digest (when
-/// it came from a recipe file), the lock digest (when a lock pins packages) and composer's
-/// version. A recipe's own label of the same name is overridden.
-fn with_provenance_labels(spec: &ImageSpec, lock: Option<&Lock>) -> ImageSpec {
+/// `spec` with the labels composer derives added to its config, all known before anything is
+/// built: the recipe digest (when it came from a recipe file), the lock digest (when a lock
+/// pins packages) and composer's version, which override a recipe label of the same name;
+/// and the lowest NVIDIA driver the locked CUDA runtime wheel needs, which a recipe label of
+/// the same key overrides.
+fn with_labels(spec: &ImageSpec, lock: Option<&Lock>) -> ImageSpec {
     use crate::provenance::{LABEL_LOCK, LABEL_RECIPE, LABEL_VERSION};
     let mut s = spec.clone();
     let labels = &mut s.config.labels;
@@ -490,6 +483,12 @@ fn with_provenance_labels(spec: &ImageSpec, lock: Option<&Lock>) -> ImageSpec {
             LABEL_LOCK.into(),
             Digest::of_bytes(lock.to_text().as_bytes()).to_string(),
         );
+    }
+    let wheels = lock.map_or(&[][..], |l| l.pypi.as_slice());
+    if let Some((key, value)) = crate::check::cuda::driver_label(
+        wheels.iter().map(|w| (w.name.as_str(), w.version.as_str())),
+    ) {
+        labels.entry(key).or_insert(value);
     }
     s
 }
