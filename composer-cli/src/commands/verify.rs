@@ -10,7 +10,7 @@ use miette::{IntoDiagnostic, Result, WrapErr};
 use super::{build_options, fetcher, load_recipe, obtain_lock, open_store};
 use crate::args::{CompressionArg, VerifyArgs};
 
-pub(crate) fn run(store: Option<PathBuf>, a: VerifyArgs) -> Result<ExitCode> {
+pub(crate) fn run(a: VerifyArgs) -> Result<ExitCode> {
     let spec = load_recipe(&a.recipe)?;
     let against = a
         .against
@@ -59,7 +59,6 @@ pub(crate) fn run(store: Option<PathBuf>, a: VerifyArgs) -> Result<ExitCode> {
             from.display()
         );
     }
-    let _ = store; // the user's store is never written: the rebuild is independent of it
     let inputs = Inputs {
         lock: Some(&lock),
         fetcher: &fetcher,
