@@ -59,8 +59,6 @@ impl AuditReport {
 #[must_use]
 pub fn audit(inv: &Inventory, lock: Option<&Lock>) -> AuditReport {
     let mut r = AuditReport::default();
-    let mut declared: BTreeMap<(String, String), (String, Option<String>, String)> =
-        BTreeMap::new();
     for (i, l) in inv.layers.iter().enumerate() {
         r.entries += l.files.len();
         let Some(p) = &l.provenance else {
@@ -110,28 +108,26 @@ pub fn audit(inv: &Inventory, lock: Option<&Lock>) -> AuditReport {
                     r.packages += 1;
                     check_wheel(inv, l, &layer, o, &mut r);
                 }
-                _ => continue,
+                _ => {}
             }
-            let kind = if o.kind == OriginKind::Deb {
-                "deb"
-            } else {
-                "wheel"
-            };
-            let name = match (&o.kind, &o.architecture) {
-                (OriginKind::Deb, Some(a)) => format!("{}:{a}", o.name),
-                _ => o.name.clone(),
-            };
-            declared.insert(
-                (kind.into(), name),
-                (
-                    o.version.clone().unwrap_or_default(),
-                    o.sha256.clone(),
-                    layer.clone(),
-                ),
-            );
         }
     }
     if let Some(lock) = lock {
+        let declared: BTreeMap<(String, String), (String, Option<String>, String)> = inv
+            .packages()
+            .map(|p| {
+                let o = p.origin;
+                let key = match (&o.kind, &o.architecture) {
+                    (OriginKind::Deb, Some(a)) => ("deb".to_string(), format!("{}:{a}", o.name)),
+                    (OriginKind::Deb, None) => ("deb".to_string(), o.name.clone()),
+                    _ => ("wheel".to_string(), o.name.clone()),
+                };
+                (
+                    key,
+                    (p.version.to_string(), o.sha256.clone(), p.layer.to_string()),
+                )
+            })
+            .collect();
         let mut locked: BTreeMap<(String, String), (String, String, String)> = BTreeMap::new();
         for d in &lock.debian {
             locked.insert(

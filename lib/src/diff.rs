@@ -347,24 +347,19 @@ fn file_fields(a: Option<&FileMeta>, b: Option<&FileMeta>, opts: DiffOptions) ->
 
 /// (kind, name[:arch]) → (version, layer) for every package the image's provenance declares.
 fn packages(inv: &Inventory) -> BTreeMap<(String, String), (String, String)> {
-    let mut m = BTreeMap::new();
-    for l in &inv.layers {
-        let Some(p) = &l.provenance else { continue };
-        for o in &p.origins {
-            let kind = match o.kind {
-                OriginKind::Deb => "deb",
-                OriginKind::Wheel => "wheel",
-                _ => continue,
+    inv.packages()
+        .map(|p| {
+            let kind = if p.origin.kind == OriginKind::Deb {
+                "deb"
+            } else {
+                "wheel"
             };
-            if let Some(v) = &o.version {
-                m.insert(
-                    (kind.to_string(), o.name.clone()),
-                    (v.clone(), p.layer.clone()),
-                );
-            }
-        }
-    }
-    m
+            (
+                (kind.to_string(), p.origin.name.clone()),
+                (p.version.to_string(), p.layer.to_string()),
+            )
+        })
+        .collect()
 }
 
 fn flat<T: Serialize>(v: &T) -> BTreeMap<String, String> {

@@ -81,6 +81,17 @@ impl LayerInventory {
     }
 }
 
+/// A package the image's provenance declares: its layer and its origin.
+#[derive(Debug, Clone, Copy)]
+pub struct DeclaredPackage<'a> {
+    /// Layer name.
+    pub layer: &'a str,
+    /// The deb or wheel origin (it has a version).
+    pub origin: &'a crate::provenance::Origin,
+    /// The version.
+    pub version: &'a str,
+}
+
 /// The whole image.
 #[derive(Debug, Clone)]
 pub struct Inventory {
@@ -91,6 +102,31 @@ pub struct Inventory {
     /// Small metadata files by image path, from the topmost layer that has them:
     /// `var/lib/dpkg/status.d/*`, `*.dist-info/{RECORD,METADATA}`, `usr/share/doc/*/copyright`.
     pub meta_files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Inventory {
+    /// Every locked package (deb or wheel) the layers' provenance maps declare, bottom
+    /// layer first: what `diff`, `audit` and `sbom` compare and list.
+    pub fn packages(&self) -> impl Iterator<Item = DeclaredPackage<'_>> {
+        use crate::provenance::OriginKind;
+        self.layers
+            .iter()
+            .filter_map(|l| l.provenance.as_ref())
+            .flat_map(|p| {
+                p.origins
+                    .iter()
+                    .filter_map(move |o| match (o.kind, &o.version) {
+                        (OriginKind::Deb | OriginKind::Wheel, Some(version)) => {
+                            Some(DeclaredPackage {
+                                layer: &p.layer,
+                                origin: o,
+                                version,
+                            })
+                        }
+                        _ => None,
+                    })
+            })
+    }
 }
 
 /// Reading failures.

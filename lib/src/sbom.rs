@@ -43,58 +43,57 @@ pub struct SbomPackage {
 #[must_use]
 pub fn packages(inv: &Inventory) -> Vec<SbomPackage> {
     let mut out = BTreeMap::new();
-    for l in &inv.layers {
-        let Some(p) = &l.provenance else { continue };
-        for o in &p.origins {
-            let Some(version) = o.version.clone() else {
-                continue;
-            };
-            let pkg = match o.kind {
-                OriginKind::Deb => {
-                    let arch = o.architecture.clone().unwrap_or_else(|| "all".into());
-                    let distro = o
-                        .suite
-                        .as_deref()
-                        .map(|s| s.split('-').next().unwrap_or(s).to_string());
-                    let mut purl = format!(
-                        "pkg:deb/debian/{}@{}?arch={}",
-                        pct(&o.name),
-                        pct(&version),
-                        pct(&arch)
-                    );
-                    if let Some(d) = &distro {
-                        purl.push_str(&format!("&distro={}", pct(d)));
-                    }
-                    SbomPackage {
-                        ecosystem: "deb",
-                        name: o.name.clone(),
-                        license: deb_license(inv, &o.name),
-                        version,
-                        architecture: Some(arch),
-                        sha256: o.sha256.clone(),
-                        url: o.url.clone(),
-                        layer: p.layer.clone(),
-                        purl,
-                    }
+    for declared in inv.packages() {
+        let (o, version, layer) = (
+            declared.origin,
+            declared.version.to_string(),
+            declared.layer.to_string(),
+        );
+        let pkg = match o.kind {
+            OriginKind::Deb => {
+                let arch = o.architecture.clone().unwrap_or_else(|| "all".into());
+                let distro = o
+                    .suite
+                    .as_deref()
+                    .map(|s| s.split('-').next().unwrap_or(s).to_string());
+                let mut purl = format!(
+                    "pkg:deb/debian/{}@{}?arch={}",
+                    pct(&o.name),
+                    pct(&version),
+                    pct(&arch)
+                );
+                if let Some(d) = &distro {
+                    purl.push_str(&format!("&distro={}", pct(d)));
                 }
-                OriginKind::Wheel => SbomPackage {
-                    ecosystem: "pypi",
-                    purl: format!("pkg:pypi/{}@{}", pct(&o.name), pct(&version)),
-                    license: wheel_license(inv, &o.paths),
+                SbomPackage {
+                    ecosystem: "deb",
                     name: o.name.clone(),
+                    license: deb_license(inv, &o.name),
                     version,
-                    architecture: None,
+                    architecture: Some(arch),
                     sha256: o.sha256.clone(),
                     url: o.url.clone(),
-                    layer: p.layer.clone(),
-                },
-                _ => continue,
-            };
-            out.insert(
-                (pkg.ecosystem, pkg.name.clone(), pkg.architecture.clone()),
-                pkg,
-            );
-        }
+                    layer,
+                    purl,
+                }
+            }
+            OriginKind::Wheel => SbomPackage {
+                ecosystem: "pypi",
+                purl: format!("pkg:pypi/{}@{}", pct(&o.name), pct(&version)),
+                license: wheel_license(inv, &o.paths),
+                name: o.name.clone(),
+                version,
+                architecture: None,
+                sha256: o.sha256.clone(),
+                url: o.url.clone(),
+                layer,
+            },
+            _ => continue,
+        };
+        out.insert(
+            (pkg.ecosystem, pkg.name.clone(), pkg.architecture.clone()),
+            pkg,
+        );
     }
     out.into_values().collect()
 }
