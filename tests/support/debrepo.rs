@@ -1362,6 +1362,11 @@ impl FixtureServer {
     /// Serves `root`.
     #[must_use]
     pub fn start(root: &Path) -> Self {
+        Self::start_with(root, plain_file)
+    }
+
+    /// Serves `root` through `resolve` on a fresh loopback port, one thread per connection.
+    fn start_with(root: &Path, resolve: Resolve) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(ServerState {
@@ -1383,7 +1388,7 @@ impl FixtureServer {
                     let Ok(conn) = conn else { continue };
                     let state = Arc::clone(&state);
                     std::thread::spawn(move || {
-                        let _ = serve(&state, conn);
+                        let _ = serve(&state, conn, resolve);
                     });
                 }
             })
@@ -1499,145 +1504,28 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn serve(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let authorized = read_headers_authorized(state, &mut reader)?;
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("");
-    let raw_path = target.split(['?', '#']).next().unwrap_or("");
-    let path = percent_decode(raw_path).unwrap_or_else(|| raw_path.to_string());
-    *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    state.log.lock().unwrap().push(format!("{method} {path}"));
+/// How a server maps a request path to a file and its content type (`None`: 404).
+type Resolve = fn(&Path, &str) -> Option<(PathBuf, &'static str)>;
 
-    let injected = {
-        let mut faults = state.faults.lock().unwrap();
-        faults
-            .iter_mut()
-            .find(|f| f.remaining > 0 && path.ends_with(&f.suffix))
-            .map(|f| {
-                f.remaining -= 1;
-                f.status
-            })
-    };
-    let (status, body): (u16, Vec<u8>) = if !authorized {
-        (401, b"unauthorized\n".to_vec())
-    } else if let Some(status) = injected {
-        (status, format!("injected fault {status}\n").into_bytes())
-    } else if method != "GET" && method != "HEAD" {
-        (405, b"method not allowed\n".to_vec())
-    } else {
-        let rel = Path::new(path.trim_start_matches('/'));
-        let safe = path.starts_with('/')
-            && rel
-                .components()
-                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-        let file = state.root.join(rel);
-        if safe && file.is_file() {
-            (200, std::fs::read(&file)?)
-        } else {
-            (404, b"not found\n".to_vec())
-        }
-    };
-    let mut conn = reader.into_inner();
-    let challenge = if status == 401 {
-        "WWW-Authenticate: Basic realm=\"fixture\"\r\n"
-    } else {
-        ""
-    };
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n{challenge}Connection: close\r\n\r\n",
-        reason(status),
-        body.len()
-    );
-    conn.write_all(head.as_bytes())?;
-    if method != "HEAD" {
-        conn.write_all(&body)?;
-    }
-    conn.flush()?;
-    let _ = conn.shutdown(Shutdown::Write);
-    // Let the client read everything before the socket closes.
-    let mut sink = [0u8; 512];
-    while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
-    Ok(())
+/// A file under the root, as is (the Debian repository server).
+fn plain_file(root: &Path, path: &str) -> Option<(PathBuf, &'static str)> {
+    let file = safe_join(root, path)?;
+    file.is_file().then_some((file, "application/octet-stream"))
 }
 
-// ---------------------------------------------------------------------------------------------
-// HTTP for package indexes
-
-impl FixtureServer {
-    /// Serves `root` like [`FixtureServer::start`], and also as a package index does: a
-    /// request for a directory (`/simple/foo/`, with or without the slash) gets its
-    /// `index.json`, else its `index.html`; `.json` files are sent as
-    /// `application/vnd.pypi.simple.v1+json` (PEP 691), `.html` files as `text/html`
-    /// (PEP 503), everything else as `application/octet-stream`. Hits count the path as
-    /// requested (`/simple/foo/`), so a Debian repository and a simple index can share one
-    /// server (`root/debian/…`, `root/simple/…`).
-    #[must_use]
-    pub fn start_index(root: &Path) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = Arc::new(ServerState {
-            root: root.to_path_buf(),
-            hits: Mutex::new(BTreeMap::new()),
-            log: Mutex::new(Vec::new()),
-            faults: Mutex::new(Vec::new()),
-            auth: Mutex::new(None),
-        });
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let state = Arc::clone(&state);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let state = Arc::clone(&state);
-                    std::thread::spawn(move || {
-                        let _ = serve_index(&state, conn);
-                    });
-                }
-            })
-        };
-        Self {
-            addr,
-            state,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-/// The file a request names under `root`: the file itself, or a directory's `index.json`
-/// or `index.html`; `None` for anything else or a path that leaves the root.
-fn index_file(root: &Path, path: &str) -> Option<PathBuf> {
+/// `root` joined with a request path that starts with `/` and has no `..`.
+fn safe_join(root: &Path, path: &str) -> Option<PathBuf> {
     let rel = Path::new(path.trim_start_matches('/'));
     let safe = path.starts_with('/')
         && rel
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if !safe {
-        return None;
-    }
-    let p = root.join(rel);
-    if p.is_file() {
-        return Some(p);
-    }
-    if p.is_dir() {
-        return ["index.json", "index.html"]
-            .iter()
-            .map(|n| p.join(n))
-            .find(|f| f.is_file());
-    }
-    None
+    safe.then(|| root.join(rel))
 }
 
-fn serve_index(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
+/// Answers one request: counts and logs it, then 401 (auth required and missing), an
+/// injected fault, 405, the file `resolve` finds, or 404. `Connection: close`.
+fn serve(state: &ServerState, conn: TcpStream, resolve: Resolve) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut request_line = String::new();
@@ -1672,12 +1560,7 @@ fn serve_index(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
         )
     } else if method != "GET" && method != "HEAD" {
         (405, octet, b"method not allowed\n".to_vec())
-    } else if let Some(file) = index_file(&state.root, &path) {
-        let ct = match file.extension().and_then(|e| e.to_str()) {
-            Some("json") => "application/vnd.pypi.simple.v1+json",
-            Some("html") => "text/html",
-            _ => octet,
-        };
+    } else if let Some((file, ct)) = resolve(&state.root, &path) {
         (200, ct, std::fs::read(&file)?)
     } else {
         (404, octet, b"not found\n".to_vec())
@@ -1699,9 +1582,51 @@ fn serve_index(state: &ServerState, conn: TcpStream) -> std::io::Result<()> {
     }
     conn.flush()?;
     let _ = conn.shutdown(Shutdown::Write);
+    // Let the client read everything before the socket closes.
     let mut sink = [0u8; 512];
     while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP for package indexes
+
+impl FixtureServer {
+    /// Serves `root` like [`FixtureServer::start`], and also as a package index does: a
+    /// request for a directory (`/simple/foo/`, with or without the slash) gets its
+    /// `index.json`, else its `index.html`; `.json` files are sent as
+    /// `application/vnd.pypi.simple.v1+json` (PEP 691), `.html` files as `text/html`
+    /// (PEP 503), everything else as `application/octet-stream`. Hits count the path as
+    /// requested (`/simple/foo/`), so a Debian repository and a simple index can share one
+    /// server (`root/debian/…`, `root/simple/…`).
+    #[must_use]
+    pub fn start_index(root: &Path) -> Self {
+        Self::start_with(root, index_file)
+    }
+}
+
+/// The file a request names under `root`: the file itself, or a directory's `index.json`
+/// or `index.html`; `None` for anything else or a path that leaves the root.
+/// A package index's view of the root: a directory gets its `index.json`, else its
+/// `index.html`, with the PEP 691 / PEP 503 content types.
+fn index_file(root: &Path, path: &str) -> Option<(PathBuf, &'static str)> {
+    let p = safe_join(root, path)?;
+    let file = if p.is_file() {
+        p
+    } else if p.is_dir() {
+        ["index.json", "index.html"]
+            .iter()
+            .map(|n| p.join(n))
+            .find(|f| f.is_file())?
+    } else {
+        return None;
+    };
+    let ct = match file.extension().and_then(|e| e.to_str()) {
+        Some("json") => "application/vnd.pypi.simple.v1+json",
+        Some("html") => "text/html",
+        _ => "application/octet-stream",
+    };
+    Some((file, ct))
 }
 
 /// Reads the request headers; whether they carry the `Authorization` the server requires
