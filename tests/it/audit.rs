@@ -421,6 +421,18 @@ fn sbom_lists_exactly_the_locked_packages_and_build_attaches_it() {
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(blob(&am["layers"][0]["digest"])).unwrap()).unwrap();
     assert_eq!(doc, v, "the attached SBOM is the one `compose sbom` writes");
+    // Built again from another store: the same index, artifact included, byte for byte.
+    run_ok(
+        compose(&fx.path("store-2"))
+            .args(["build", "--locked", "--sbom"])
+            .arg(&a)
+            .arg("-o")
+            .arg(fx.path("layout-2")),
+    );
+    assert_eq!(
+        std::fs::read(fx.path("layout/index.json")).unwrap(),
+        std::fs::read(fx.path("layout-2/index.json")).unwrap()
+    );
     if have("skopeo") {
         let out = run_ok(
             std::process::Command::new("skopeo")

@@ -508,6 +508,11 @@ fn a_venv_prefix_gets_a_skeleton_whose_python_the_launchers_use() {
         text_in.replacen("pypi {\n", "pypi {\n    prefix \"/opt/venv\"\n", 1),
     );
     let layout = fx.lock_and_build(&recipe, "o");
+    // The skeleton is part of the reproducible output: another store, the same image.
+    assert_eq!(
+        fx.build_in(&fx.path("store-2"), &recipe, "o2"),
+        layout.manifest_digest
+    );
     let e = layout.entries(1);
     let cfg = text(&e["opt/venv/pyvenv.cfg"]);
     assert!(cfg.starts_with("home = /usr/bin\n"), "{cfg}");
