@@ -18,27 +18,21 @@ use kdl::{KdlEntry, KdlNode};
 use super::error::ErrorKind;
 use super::model::CheckSpec;
 use super::parse::{Site, duplicate};
-use super::shape::{Cx, Shape};
+use super::shape::{Cx, Shape, shape};
 use super::source::SourceFile;
 use super::suggest;
 
 /// Nodes of the block.
 const BLOCK_NODES: &[&str] = &["host-provided", "allow", "skip"];
 
-const fn shape(
+/// A leaf node of the block: no properties, no children.
+const fn leaf(
     name: &'static str,
     args: &'static [&'static str],
     variadic: bool,
     usage: &'static str,
 ) -> Shape {
-    Shape {
-        name,
-        args,
-        variadic,
-        props: &[],
-        children: false,
-        usage,
-    }
+    shape(name, args, variadic, &[], false, usage)
 }
 
 const BLOCK: Shape = Shape {
@@ -49,19 +43,19 @@ const BLOCK: Shape = Shape {
     children: true,
     usage: r#"check { host-provided "libfoo.so.1"; allow "elf-closure" "/opt/x/*.so"; skip "cuda"; }"#,
 };
-const HOST: Shape = shape(
+const HOST: Shape = leaf(
     "host-provided",
     &["LIBRARY"],
     true,
     r#"host-provided "libcuda.so.1" "libnvidia-*.so.*""#,
 );
-const ALLOW: Shape = shape(
+const ALLOW: Shape = leaf(
     "allow",
     &["CHECK", "PATTERN"],
     true,
     r#"allow "elf-closure" "/usr/lib/foo/*.so""#,
 );
-const SKIP: Shape = shape("skip", &["CHECK"], true, r#"skip "cuda" "wheel-tag""#);
+const SKIP: Shape = leaf("skip", &["CHECK"], true, r#"skip "cuda" "wheel-tag""#);
 
 /// A check name, reported with a suggestion when it is not one.
 fn check_name(cx: &mut Cx<'_>, e: &KdlEntry) -> Option<String> {

@@ -13,7 +13,7 @@ use super::error::{ErrorKind, RecipeDiagnostic};
 use super::model::{DebianArchive, DebianSource, LayerItem, UserSpec};
 use super::parse::{Site, duplicate};
 use super::request;
-use super::shape::{Cx, Shape};
+use super::shape::{Cx, Shape, shape};
 use super::source::{SourceFile, normalize_lexically};
 use super::validate::{self, Problem};
 
@@ -24,24 +24,6 @@ const BLOCK_NODES: &[&str] = &[
 
 /// The shortest useful block, shown in help.
 const BLOCK_EXAMPLE: &str = r#"debian { archive "http://deb.debian.org/debian" suites="trixie"; }"#;
-
-const fn shape(
-    name: &'static str,
-    args: &'static [&'static str],
-    variadic: bool,
-    props: &'static [&'static str],
-    children: bool,
-    usage: &'static str,
-) -> Shape {
-    Shape {
-        name,
-        args,
-        variadic,
-        props,
-        children,
-        usage,
-    }
-}
 
 const BLOCK: Shape = shape("debian", &[], false, &[], true, BLOCK_EXAMPLE);
 const ARCHIVE: Shape = shape(

@@ -19,7 +19,7 @@ use super::include::Spliced;
 use super::model::{CheckSpec, ImageSpec, LayerItem, LayerSpec, Platform, RuntimeConfig};
 use super::order;
 use super::pypi::{self, PypiDraft};
-use super::shape::{Cx, Shape};
+use super::shape::{Cx, Shape, shape};
 use super::source::{SourceFile, normalize_lexically};
 use super::suggest;
 use super::validate;
@@ -42,24 +42,6 @@ const CONFIG_NODES: &[&str] = &[
     "stop-signal",
 ];
 const OWNER_PROPS: &[&str] = &["mode", "uid", "gid"];
-
-const fn shape(
-    name: &'static str,
-    args: &'static [&'static str],
-    variadic: bool,
-    props: &'static [&'static str],
-    children: bool,
-    usage: &'static str,
-) -> Shape {
-    Shape {
-        name,
-        args,
-        variadic,
-        props,
-        children,
-        usage,
-    }
-}
 
 const IMAGE: Shape = shape(
     "image",

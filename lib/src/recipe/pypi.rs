@@ -17,7 +17,7 @@ use pep508_rs::{Requirement, VersionOrUrl};
 use super::error::{ErrorKind, RecipeDiagnostic};
 use super::model::{LayerItem, PypiIndex, PypiSource};
 use super::parse::{Site, duplicate};
-use super::shape::{Cx, Shape};
+use super::shape::{Cx, Shape, shape};
 use super::source::SourceFile;
 use super::validate::{self, Problem};
 
@@ -32,24 +32,6 @@ const BLOCK_EXAMPLE: &str = r#"pypi { index "https://pypi.org/simple"; }"#;
 
 /// How requirements are written, shown in help.
 const EXAMPLES: &str = r#"write PEP 508 requirements such as "numpy", "requests[socks]>=2.31" or "pywin32; sys_platform == 'win32'""#;
-
-const fn shape(
-    name: &'static str,
-    args: &'static [&'static str],
-    variadic: bool,
-    props: &'static [&'static str],
-    children: bool,
-    usage: &'static str,
-) -> Shape {
-    Shape {
-        name,
-        args,
-        variadic,
-        props,
-        children,
-        usage,
-    }
-}
 
 const BLOCK: Shape = shape("pypi", &[], false, &[], true, BLOCK_EXAMPLE);
 const INDEX: Shape = shape(

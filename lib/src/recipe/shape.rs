@@ -27,6 +27,25 @@ pub(crate) struct Shape {
     pub(crate) usage: &'static str,
 }
 
+/// A [`Shape`] in one line, for the `const` tables of each block's nodes.
+pub(crate) const fn shape(
+    name: &'static str,
+    args: &'static [&'static str],
+    variadic: bool,
+    props: &'static [&'static str],
+    children: bool,
+    usage: &'static str,
+) -> Shape {
+    Shape {
+        name,
+        args,
+        variadic,
+        props,
+        children,
+        usage,
+    }
+}
+
 /// A node's entries once its shape is checked.
 #[derive(Debug)]
 pub(crate) struct Entries<'d> {
