@@ -31,7 +31,9 @@ pub(crate) fn build_recipe(
     let spec = load_recipe(recipe)?;
     let opts = build_options(jobs, compression)?;
     let store = open_store(store)?;
-    let fetcher = fetcher();
+    let mut fetcher = fetcher();
+    // A build needs every wheel a fresh resolution picks: start downloading while resolving.
+    fetcher.eager = true;
     let mode = if locked {
         LockMode::Locked
     } else {
