@@ -409,6 +409,41 @@ fn a_missing_needed_library_fails_the_build_naming_file_library_and_package() {
         "{report:#}"
     );
 
+    // Each layer's index was cached in the store by diff_id: a second check reads it from
+    // there, not from the image. Shown by editing the cached index: the report follows it.
+    let store = fx.path("store");
+    let cached: Vec<PathBuf> = std::fs::read_dir(store.join("v1/nodes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"check-layer-index\"")))
+        .collect();
+    assert!(!cached.is_empty());
+    let mut edited = Vec::new();
+    for rec in &cached {
+        let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(rec).unwrap()).unwrap();
+        let blob = store.join("v1/blobs/sha256").join(
+            rec["blobs"][0]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        );
+        let text = std::fs::read_to_string(&blob).unwrap();
+        if text.contains("libgone.so.1") {
+            std::fs::remove_file(&blob).unwrap();
+            std::fs::write(&blob, text.replace("libgone.so.1", "libelse.so.1")).unwrap();
+            edited.push((blob, text));
+        }
+    }
+    assert_eq!(edited.len(), 1);
+    let (ok, again) = fx.check_json(&fx.path("out/img"));
+    assert!(!ok);
+    assert_eq!(findings(&again, "error")[0].2, "libelse.so.1", "{again:#}");
+    for (blob, text) in edited {
+        std::fs::remove_file(&blob).unwrap();
+        std::fs::write(&blob, text).unwrap();
+    }
+
     // An allow-list in the recipe accepts it (shown as info); the build succeeds.
     let allowed = fx.recipe(
         "broken",

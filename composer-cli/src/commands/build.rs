@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use composer::check::{CheckConfig, Report, check_image};
+use composer::check::{CheckConfig, Report, check_image_cached};
 use composer::layer::build::Provenance;
 use composer::pin::LockMode;
 use composer::{BuiltImage, Format, ImageSpec, Inputs, Store, build, export};
@@ -94,7 +94,7 @@ fn export_checked(built: &Built, format: Format, out: &Path, cfg: &CheckConfig) 
     let result = export(&built.store, &built.image, format, &staging)
         .into_diagnostic()
         .wrap_err("cannot write the image")
-        .and_then(|()| check_image(&staging, cfg).into_diagnostic());
+        .and_then(|()| check_image_cached(&staging, cfg, Some(&built.store)).into_diagnostic());
     let report = match result {
         Ok(r) if r.passed() => r,
         other => {

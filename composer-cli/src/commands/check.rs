@@ -3,12 +3,14 @@
 //! An image on disk is checked as it is. A recipe (`*.kdl`) is built first, through the same
 //! path as `compose build` (lock, store), written to a temporary layout that is removed
 //! afterwards, and checked with its own `check { … }` settings; nothing is written to `out/`.
+//! Each layer's index (ELF facts, metadata texts) is cached in the store by diff_id, so a
+//! layer checked before is not decompressed again (for an image on disk: with `--store`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use composer::Format;
-use composer::check::{CheckConfig, check_image};
+use composer::check::{CheckConfig, check_image_cached};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
 use super::build::build_recipe;
@@ -32,7 +34,7 @@ pub(crate) fn run(store: Option<PathBuf>, a: CheckArgs) -> Result<ExitCode> {
             .into_diagnostic()
             .wrap_err("cannot write the image")?;
         let cfg = CheckConfig::from_spec(&built.spec.check);
-        let mut r = check_image(&layout, &cfg).into_diagnostic()?;
+        let mut r = check_image_cached(&layout, &cfg, Some(&built.store)).into_diagnostic()?;
         r.image = format!("{} ({})", a.target.display(), built.image.manifest_digest);
         r
     } else {
@@ -40,7 +42,9 @@ pub(crate) fn run(store: Option<PathBuf>, a: CheckArgs) -> Result<ExitCode> {
             Some(recipe) => CheckConfig::from_spec(&load_recipe(recipe)?.check),
             None => CheckConfig::default(),
         };
-        check_image(&a.target, &cfg).into_diagnostic()?
+        // With `--store`, layers checked before are read from the store's index cache.
+        let store = store.map(|p| super::open_store(Some(p))).transpose()?;
+        check_image_cached(&a.target, &cfg, store.as_ref()).into_diagnostic()?
     };
     report.normalize();
     if a.json {

@@ -9,7 +9,7 @@
 //! checked; a malformed file gives an [`ElfError`], never a panic. Pure: reads go through
 //! [`ReadAt`], implemented for byte slices (and, by the caller, for a spooled file).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The magic bytes of an ELF file.
 pub const MAGIC: [u8; 4] = [0x7f, b'E', b'L', b'F'];
@@ -46,7 +46,7 @@ impl ReadAt for [u8] {
 }
 
 /// `ld.so` facts about one ELF file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElfFacts {
     /// 32 or 64.
     pub class: u8,

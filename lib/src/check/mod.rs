@@ -177,13 +177,26 @@ pub enum CheckError {
 /// # Errors
 /// [`CheckError`] when the image cannot be read.
 pub fn check_image(path: &Path, cfg: &CheckConfig) -> Result<Report, CheckError> {
+    check_image_cached(path, cfg, None)
+}
+
+/// As [`check_image`], keeping each layer's index in `store` so a layer checked before is
+/// not read again (see [`Rootfs::read_cached`]).
+///
+/// # Errors
+/// [`CheckError`] when the image cannot be read.
+pub fn check_image_cached(
+    path: &Path,
+    cfg: &CheckConfig,
+    store: Option<&composer_store::Store>,
+) -> Result<Report, CheckError> {
     let err = |source| CheckError::Read {
         path: path.to_path_buf(),
         source: Box::new(source),
     };
     let view =
         crate::oci::read_image(path).map_err(|e| err(crate::oci::walk::WalkError::from(e)))?;
-    let fs = Rootfs::read(path, &view).map_err(err)?;
+    let fs = Rootfs::read_cached(path, &view, store).map_err(err)?;
     let mut report = check_rootfs(&fs, cfg);
     report.image = path.display().to_string();
     Ok(report)

@@ -14,14 +14,21 @@
 //! directory removes its children. [`Rootfs::resolve`] follows symlinks inside the image
 //! root (absolute targets are relative to it, `..` stops at it, at most [`MAX_LINKS`] links).
 //! [`Rootfs::from_nodes`] builds an index from plain data, for tests and other front ends.
+//!
+//! [`Rootfs::read_cached`] keeps each layer's index in the store, keyed by the layer's
+//! diff_id (its uncompressed content) and composer's version: a layer checked before (the
+//! Debian base under a new Python layer) is not decompressed again.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
+use composer_store::{Digest, NodeKey, NodeRecord, Store};
+use serde::{Deserialize, Serialize};
+
 use super::elf::{self, ElfFacts, ReadAt};
 use crate::oci::read::ImageView;
-use crate::oci::walk::{Entry, Kind, WalkError, walk_layers};
+use crate::oci::walk::{Entry, Kind, WalkError, walk_layers_while};
 
 /// ELF files larger than this are spooled to a temporary file instead of memory.
 pub const SPOOL_OVER: u64 = 64 << 20;
@@ -31,7 +38,7 @@ pub const MAX_TEXT: u64 = 32 << 20;
 pub const MAX_LINKS: usize = 40;
 
 /// What a path is in the merged tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Node {
     /// A directory.
     Dir,
@@ -44,7 +51,7 @@ pub enum Node {
 }
 
 /// A regular file's facts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FileInfo {
     /// Permission bits.
     pub mode: u32,
@@ -70,10 +77,44 @@ pub struct Rootfs {
 }
 
 /// One layer's entries before merging: path → node, `None` for a whiteout; opaque dirs.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct LayerIndex {
     entries: BTreeMap<String, Option<Node>>,
     opaque: Vec<String>,
+}
+
+/// Bumped when what a layer index holds changes.
+const LAYER_INDEX_VERSION: u32 = 1;
+
+/// The store node holding the check's index of the layer with `diff_id`.
+fn layer_index_id(diff_id: &Digest) -> composer_store::NodeId {
+    let mut key = NodeKey::new("check-layer-index", LAYER_INDEX_VERSION);
+    key.digest("diff_id", diff_id)
+        .str("composer", env!("CARGO_PKG_VERSION"));
+    key.finish()
+}
+
+fn load_index(store: &Store, id: &composer_store::NodeId) -> Option<LayerIndex> {
+    let rec = store.get_node(id).ok()??;
+    let bytes = store.read_blob(rec.blobs.first()?).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn save_index(store: &Store, id: &composer_store::NodeId, layer: &LayerIndex) {
+    let Ok(json) = serde_json::to_vec(layer) else {
+        return;
+    };
+    if let Ok((blob, _)) = store.put_blob_bytes(&json) {
+        let _ = store.put_node(
+            id,
+            &NodeRecord {
+                kind: "check-layer-index".into(),
+                blobs: vec![blob],
+                children: vec![],
+                meta: serde_json::json!({ "paths": layer.entries.len() }),
+            },
+        );
+    }
 }
 
 /// Whether the checks keep this file's text.
@@ -177,15 +218,48 @@ impl Rootfs {
     /// # Errors
     /// [`WalkError`] naming the image and layer.
     pub fn read(path: &Path, view: &ImageView) -> Result<Self, WalkError> {
-        let mut layers: Vec<LayerIndex> = (0..view.layers.len())
-            .map(|_| LayerIndex::default())
+        Self::read_cached(path, view, None)
+    }
+
+    /// As [`Rootfs::read`], taking the index of each layer the store has seen before from
+    /// the store (without decompressing that layer) and storing the others'. A store
+    /// failure only costs the cache.
+    ///
+    /// # Errors
+    /// [`WalkError`] naming the image and layer.
+    pub fn read_cached(
+        path: &Path,
+        view: &ImageView,
+        store: Option<&Store>,
+    ) -> Result<Self, WalkError> {
+        let ids: Vec<_> = view
+            .layers
+            .iter()
+            .map(|l| layer_index_id(&l.diff_id))
             .collect();
-        walk_layers(path, view, |li, e, r| {
+        let mut cached: Vec<bool> = Vec::with_capacity(ids.len());
+        let mut layers: Vec<LayerIndex> = Vec::with_capacity(ids.len());
+        for id in &ids {
+            match store.and_then(|s| load_index(s, id)) {
+                Some(l) => {
+                    layers.push(l);
+                    cached.push(true);
+                }
+                None => {
+                    layers.push(LayerIndex::default());
+                    cached.push(false);
+                }
+            }
+        }
+        walk_layers_while(path, view, |li, e, r| {
+            if cached.get(li).copied().unwrap_or(true) {
+                return Ok(false);
+            }
             let Some(layer) = layers.get_mut(li) else {
-                return Ok(());
+                return Ok(true);
             };
             if e.path == "." {
-                return Ok(());
+                return Ok(true);
             }
             let (parent, name) = match e.path.rsplit_once('/') {
                 Some((p, n)) => (p, n),
@@ -193,7 +267,7 @@ impl Rootfs {
             };
             if name == ".wh..wh..opq" {
                 layer.opaque.push(parent.to_string());
-                return Ok(());
+                return Ok(true);
             }
             if let Some(hidden) = name.strip_prefix(".wh.") {
                 let hidden = if parent == "." {
@@ -202,7 +276,7 @@ impl Rootfs {
                     format!("{parent}/{hidden}")
                 };
                 layer.entries.insert(hidden, None);
-                return Ok(());
+                return Ok(true);
             }
             let node = match &e.kind {
                 Kind::Dir => Node::Dir,
@@ -218,8 +292,15 @@ impl Rootfs {
                 _ => Node::Other,
             };
             layer.entries.insert(e.path.clone(), Some(node));
-            Ok(())
+            Ok(true)
         })?;
+        if let Some(store) = store {
+            for ((id, layer), was_cached) in ids.iter().zip(&layers).zip(&cached) {
+                if !was_cached {
+                    save_index(store, id, layer);
+                }
+            }
+        }
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         for layer in layers {
             merge(&mut nodes, layer);
