@@ -99,6 +99,14 @@ pub(crate) struct BuildArgs {
     pub(crate) push: Option<String>,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
+    /// Build for these platforms instead of the recipe's (`linux/amd64,linux/arm64`;
+    /// repeatable). Several platforms give one multi-platform image (an OCI image index)
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH[/VARIANT]",
+        value_delimiter = ','
+    )]
+    pub(crate) platforms: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +168,14 @@ pub(crate) struct PushArgs {
 pub(crate) struct LockArgs {
     /// Recipe file (.kdl)
     pub(crate) recipe: PathBuf,
+    /// Lock for these platforms instead of the recipe's (`linux/amd64,linux/arm64`;
+    /// repeatable)
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH[/VARIANT]",
+        value_delimiter = ','
+    )]
+    pub(crate) platforms: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +204,9 @@ pub(crate) struct GraphArgs {
 pub(crate) struct InspectArgs {
     /// Image: an OCI layout directory, an oci-archive or a docker-archive
     pub(crate) image: PathBuf,
+    /// Of a multi-platform image, show this platform's image in full (`linux/arm64`)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub(crate) platform: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,
