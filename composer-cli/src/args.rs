@@ -128,6 +128,14 @@ pub(crate) struct CheckArgs {
     pub(crate) compression: CompressionArg,
     #[command(flatten)]
     pub(crate) jobs: JobsArg,
+    /// Check only these platforms of a multi-platform image, or build the recipe for these
+    /// platforms (`linux/amd64,linux/arm64`; repeatable). Default: every platform
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH[/VARIANT]",
+        value_delimiter = ','
+    )]
+    pub(crate) platforms: Vec<String>,
 }
 
 /// How to reach a registry (credentials: $COMPOSE_REGISTRY_USER/$COMPOSE_REGISTRY_PASSWORD,

@@ -315,6 +315,17 @@ fn two_platform_image_is_one_index_with_shared_fragments_and_reproducible() {
             .arg(&out),
     );
     assert!(one.contains("platform: linux/arm64"), "{one}");
+    // check: every platform of the image (or the recipe), or the one asked for.
+    let checked = run_ok(compose(&store).arg("check").arg(&out));
+    assert_eq!(checked.matches("passed:").count(), 2, "{checked}");
+    let checked = run_ok(compose(&store).args(["check", "--locked"]).arg(&recipe));
+    assert_eq!(checked.matches("passed:").count(), 2, "{checked}");
+    let checked = run_ok(
+        compose(&store)
+            .args(["check", "--platform", "linux/arm64"])
+            .arg(&out),
+    );
+    assert_eq!(checked.matches("passed:").count(), 1, "{checked}");
     for cmd in ["sbom", "audit"] {
         let e = run_err(compose(&store).arg(cmd).arg(&out));
         let err = String::from_utf8_lossy(&e.stderr);

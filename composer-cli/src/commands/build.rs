@@ -25,26 +25,8 @@ pub(crate) struct Built {
     pub(crate) image: BuiltImage,
 }
 
-/// Loads, locks (as `locked` allows) and builds `recipe` into the store.
-pub(crate) fn build_recipe(
-    store: Option<PathBuf>,
-    recipe: &Path,
-    locked: bool,
-    jobs: &JobsArg,
-    compression: CompressionArg,
-) -> Result<Built> {
-    build_spec(
-        store,
-        recipe,
-        load_recipe(recipe)?,
-        locked,
-        jobs,
-        compression,
-    )
-}
-
 /// Locks (as `locked` allows) and builds `spec`, loaded from `recipe`, into the store.
-fn build_spec(
+pub(crate) fn build_spec(
     store: Option<PathBuf>,
     recipe: &Path,
     spec: ImageSpec,
@@ -211,6 +193,33 @@ fn layers_json(image: &BuiltImage) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Locks (as `locked` allows) and builds the multi-platform `spec`, loaded from `recipe`,
+/// into the store.
+pub(crate) fn build_index(
+    store: Option<PathBuf>,
+    recipe: &Path,
+    spec: &ImageSpec,
+    locked: bool,
+    jobs: &JobsArg,
+    compression: CompressionArg,
+) -> Result<(Store, BuiltIndex)> {
+    let opts = build_options(jobs, compression)?;
+    let store = open_store(store)?;
+    let fetcher = fetcher();
+    let mode = if locked {
+        LockMode::Locked
+    } else {
+        LockMode::Auto
+    };
+    let locks = obtain_locks(recipe, spec, &mode, &store, &fetcher)?;
+    let bars = Bars::new();
+    let index = build_platforms(&store, spec, &locks, &fetcher, &opts, &bars)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot build {}", recipe.display()))?;
+    bars.finish();
+    Ok((store, index))
+}
+
 /// `compose build` of a multi-platform recipe (or `--platform A,B`): one build per
 /// platform, one image index, written as an OCI layout or oci-archive and checked per
 /// platform.
@@ -235,20 +244,7 @@ fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<Ex
             out.display()
         );
     }
-    let opts = build_options(&a.jobs, a.compression)?;
-    let store = open_store(store)?;
-    let fetcher = fetcher();
-    let mode = if a.locked {
-        LockMode::Locked
-    } else {
-        LockMode::Auto
-    };
-    let locks = obtain_locks(&a.recipe, &spec, &mode, &store, &fetcher)?;
-    let bars = Bars::new();
-    let index = build_platforms(&store, &spec, &locks, &fetcher, &opts, &bars)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot build {}", a.recipe.display()))?;
-    bars.finish();
+    let (store, index) = build_index(store, &a.recipe, &spec, a.locked, &a.jobs, a.compression)?;
     let ids: Vec<(composer::NodeId, &composer::Digest)> = index
         .images
         .iter()
