@@ -206,6 +206,10 @@ pub(crate) struct GraphArgs {
     pub(crate) compression: CompressionArg,
     #[command(flatten)]
     pub(crate) jobs: JobsArg,
+    /// The platform whose graph to show (default: the recipe's; required for a
+    /// multi-platform recipe)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub(crate) platform: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,9 @@
 //! wheel "numpy" version="2.3.1" filename="numpy-2.3.1-cp313-cp313-manylinux_2_28_x86_64.whl" index="https://pypi.org/simple" url="https://files.pythonhosted.org/…" size=16000000 sha256="…" layer="python" extras="" reason="requested"
 //! ```
 //!
+//! A multi-platform recipe's lock nests these nodes in one `platform "OS/ARCH" { … }` block
+//! per platform ([`MultiLock`]).
+//!
 //! The `lock` node comes first and carries the format version, so that a lock from another
 //! composer is refused with [`LockError::UnsupportedVersion`] before anything else is read.
 //! A `deb` node has `url="…"` only when the package is fetched from somewhere other than
@@ -234,7 +237,9 @@ impl Lock {
     ///
     /// # Errors
     /// [`LockError::UnsupportedVersion`] for a lock of another format version (checked
-    /// first), [`LockError::Invalid`] with the location of anything else that is wrong.
+    /// first), [`LockError::Invalid`] with the location of anything else that is wrong,
+    /// [`LockError::MultiPlatform`] for a multi-platform lock ([`LockFile::parse`] reads
+    /// both kinds).
     pub fn parse(text: &str, file: &str) -> Result<Lock, LockError> {
         match LockFile::parse(text, file)? {
             LockFile::Single(lock) => Ok(lock),
@@ -423,7 +428,9 @@ const INPUTS_FORMAT: &str = "composer lock inputs v1";
 
 /// `sha256:<hex>` of everything that decides what a resolution gives for `spec`.
 ///
-/// Hashed, in a length-prefixed canonical encoding: the platform; the `debian` block's
+/// Hashed, in a length-prefixed canonical encoding: the platform (and, of a multi-platform
+/// recipe only, its further platforms in order; each platform's own lock hashes
+/// [`ImageSpec::for_platform`]); the `debian` block's
 /// archives (URL, suites, components, in recipe order), whether a keyring is given and its
 /// file name, the snapshot, and the `include` and `exclude` sets; and, in image order, each
 /// layer that has `debian` items with its name and requests.
