@@ -336,8 +336,20 @@ pub fn obtain(
     if let LockMode::Update(names) = mode {
         only_named_move(names, &changes)?;
     }
-    if file.as_ref() != Some(&LockFile::Single(fresh.clone())) {
-        lock::write(&path, &fresh)?;
+    // One platform of a multi-platform lock (`--platform P`) replaces only its block: the
+    // other platforms' resolutions stay.
+    let updated = match file {
+        Some(LockFile::Multi(mut m)) => {
+            match m.platforms.iter_mut().find(|(p, _)| *p == spec.platform) {
+                Some((_, block)) => *block = fresh.clone(),
+                None => m.platforms.push((spec.platform.clone(), fresh.clone())),
+            }
+            LockFile::Multi(m)
+        }
+        _ => LockFile::Single(fresh.clone()),
+    };
+    if existing.as_ref() != Some(&fresh) {
+        lock::write_any(&path, &updated)?;
     }
     Ok((fresh, LockOutcome::Written(changes)))
 }

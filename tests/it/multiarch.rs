@@ -12,6 +12,7 @@ use composer_tests::*;
 /// A repository with amd64 and arm64 packages, served over HTTP, and a key and store.
 struct Fx {
     tmp: tempfile::TempDir,
+    key: TestKey,
     server: FixtureServer,
 }
 
@@ -27,7 +28,7 @@ fn per_arch(name: &str, version: &str, arch: &str) -> DebSpec {
     )
 }
 
-fn repo_spec() -> RepoSpec {
+fn repo_spec(tzdata: &str) -> RepoSpec {
     let mut debs = vec![
         DebSpec::new("base-files", "13.8")
             .arch("all")
@@ -35,7 +36,7 @@ fn repo_spec() -> RepoSpec {
             .priority("required")
             .file("/etc/os-release", "ID=debian\nVERSION_ID=\"13\"\n")
             .dir("/usr/bin"),
-        DebSpec::new("tzdata", "2025b-4")
+        DebSpec::new("tzdata", tzdata)
             .arch("all")
             .file("/usr/share/zoneinfo/UTC", "TZif2 UTC\n"),
         DebSpec::new("app-data", "1.0-1")
@@ -59,10 +60,15 @@ impl Fx {
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let key = TestKey::new(7);
-        let repo = build_repo(&tmp.path().join("repo"), &repo_spec(), &key);
+        let repo = build_repo(&tmp.path().join("repo"), &repo_spec("2025b-4"), &key);
         write(&tmp.path().join("keys/archive.pgp"), key.public_keyring());
         let server = FixtureServer::start(&repo.root);
-        Self { tmp, server }
+        Self { tmp, key, server }
+    }
+
+    /// Publishes the repository again with another tzdata version.
+    fn republish(&self, tzdata: &str) {
+        let _ = build_repo(&self.path("repo"), &repo_spec(tzdata), &self.key);
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -384,6 +390,15 @@ fn platform_option_makes_a_single_platform_recipe_multi_platform_and_locks_per_p
         single
     );
 
+    // Locking one platform of it keeps the other's block.
+    run_ok(
+        compose(&store)
+            .args(["lock", "--platform", "linux/arm64"])
+            .arg(&recipe),
+    );
+    let after = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    assert_eq!(after, lock);
+
     // --locked: each platform's block serves; a platform the lock lacks is stale.
     build(
         &store,
@@ -415,6 +430,38 @@ fn platform_option_makes_a_single_platform_recipe_multi_platform_and_locks_per_p
     assert!(relocked.contains("linux/arm64: 5 packages"), "{relocked}");
     let o = build(&store, &recipe, &fx.path("single-again"), &["--locked"]);
     assert_eq!(stdout(&o), single);
+
+    // A new tzdata: updating it for arm64 alone moves it in that block only.
+    fx.republish("2025c-1");
+    let before = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    run_ok(
+        compose(&store)
+            .args(["update", "--platform", "linux/arm64"])
+            .arg(&recipe)
+            .arg("tzdata"),
+    );
+    let after = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    assert_eq!(block(&after, "linux/amd64"), block(&before, "linux/amd64"));
+    assert_eq!(
+        attr(deb_line(block(&after, "linux/arm64"), "tzdata"), "version"),
+        "2025c-1"
+    );
+    assert_eq!(
+        attr(deb_line(block(&after, "linux/arm64"), "libc6"), "version"),
+        "2.41-12"
+    );
+    // Then for every platform of the lock.
+    run_ok(
+        compose(&store)
+            .args(["update", "--platform", "linux/amd64,linux/arm64"])
+            .arg(&recipe)
+            .arg("tzdata"),
+    );
+    let all = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    assert_eq!(
+        attr(deb_line(block(&all, "linux/amd64"), "tzdata"), "version"),
+        "2025c-1"
+    );
 
     // A platform named twice is refused, as in a recipe.
     let e = run_err(
