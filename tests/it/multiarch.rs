@@ -245,6 +245,20 @@ fn two_platform_image_is_one_index_with_shared_fragments_and_reproducible() {
                 ("linux".to_string(), "arm64".to_string())
             ]
         );
+        // skopeo copies every platform (verifying each blob) and keeps the index as is.
+        let copy = fx.path("copy");
+        run_ok(
+            std::process::Command::new("skopeo")
+                .args(["copy", "--all"])
+                .arg(format!("oci:{}:1.0", out.display()))
+                .arg(format!("oci:{}:1.0", copy.display())),
+        );
+        let copied = run_ok(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--raw"])
+                .arg(format!("oci:{}:1.0", copy.display())),
+        );
+        assert_eq!(copied, raw);
     }
 
     // Each platform's manifest, config and layers.
