@@ -15,12 +15,15 @@
 //! items) has the same node id on every platform, so the second platform finds it in the
 //! store and only concatenates it (its layer reports it as reused, not compressed). Each
 //! build already runs its nodes on `opts.jobs` threads; building platforms concurrently
-//! would compress those shared fragments twice.
+//! would compress those shared fragments twice. What does run across platforms at once is
+//! the download: every platform's pinned files are fetched in one parallel batch first,
+//! each file once.
 
 use composer_store::{Digest, NodeId, NodeKey, NodeRecord, RootRecord, Store};
 
 use crate::build::{BuildError, BuildOptions, BuiltImage, Inputs, build_plan, plan};
-use crate::fetch::Fetcher;
+use crate::debian::install;
+use crate::fetch::{Download, Fetcher};
 use crate::layer::Compression;
 use crate::lock::Lock;
 use crate::oci::json::{self, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, to_canonical};
@@ -66,6 +69,7 @@ pub fn build_platforms(
     reporter: &dyn Reporter,
 ) -> Result<BuiltIndex, BuildError> {
     let _lock = store.lock_shared()?;
+    prefetch(store, locks, fetcher, reporter)?;
     let mut images = Vec::with_capacity(locks.len());
     for (platform, lock) in locks {
         let one = spec.for_platform(platform);
@@ -82,6 +86,48 @@ pub fn build_platforms(
         images.push((platform.clone(), built));
     }
     write_index(store, spec, opts.compression, images)
+}
+
+/// Downloads every platform's pinned files in one parallel batch, each file once (an
+/// `Architecture: all` .deb or a `py3-none-any` wheel is in every platform's lock), so the
+/// platforms' plans find them in the store instead of downloading platform after platform.
+fn prefetch(
+    store: &Store,
+    locks: &[(Platform, Lock)],
+    fetcher: &Fetcher,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
+    let mut downloads: Vec<Download> = Vec::new();
+    for (_, lock) in locks {
+        for d in &lock.debian {
+            downloads.push(Download {
+                what: install::label(d),
+                url: d.url.clone(),
+                sha256: install::deb_digest(d).map_err(BuildError::Install)?,
+                size: Some(d.size),
+            });
+        }
+        for w in &lock.pypi {
+            downloads.push(Download {
+                what: format!("{} {}", w.name, w.version),
+                url: w.url.clone(),
+                sha256: crate::pypi::install::wheel_digest(w).map_err(BuildError::Wheel)?,
+                size: Some(w.size),
+            });
+        }
+    }
+    downloads.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    downloads.dedup_by(|a, b| a.sha256 == b.sha256);
+    if downloads.is_empty() {
+        return Ok(());
+    }
+    reporter.fetching(downloads.len());
+    fetcher
+        .fetch_all(store, &downloads, &|d, fetched| {
+            reporter.fetched(&d.what, fetched);
+        })
+        .map(|_| ())
+        .map_err(|failures| BuildError::Fetch { failures })
 }
 
 /// Writes the image index over `images` and the layout's `index.json` into the store, and

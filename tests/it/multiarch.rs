@@ -191,7 +191,20 @@ fn two_platform_image_is_one_index_with_shared_fragments_and_reproducible() {
     }
 
     let out = fx.path("out");
+    fx.server.reset_hits();
     let o = build(&store, &recipe, &out, &["--locked", "-j", "2"]);
+    // Every platform's packages are downloaded in one batch, a shared one once.
+    let reqs = fx.server.requests();
+    assert_eq!(reqs.len(), 7, "{reqs:?}");
+    assert_eq!(
+        fx.server.hits(
+            &DebSpec::new("tzdata", "2025b-4")
+                .arch("all")
+                .pool_path("main")
+        ),
+        1,
+        "{reqs:?}"
+    );
     let index_digest = stdout(&o);
     let stderr = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(index_digest.starts_with("sha256:"), "{index_digest}");
