@@ -238,12 +238,6 @@ fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<Ex
             "--sbom attaches one image's SBOM and does not handle multi-platform images yet; build each platform with --platform to attach its SBOM"
         );
     }
-    if a.push.is_some() {
-        miette::bail!(
-            "--push does not handle multi-platform builds; push the written layout with `compose push {} REF`",
-            out.display()
-        );
-    }
     let (store, index) = build_index(store, &a.recipe, &spec, a.locked, &a.jobs, a.compression)?;
     let ids: Vec<(composer::NodeId, &composer::Digest)> = index
         .images
@@ -270,6 +264,18 @@ fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<Ex
         r
     };
     let failed = reports.iter().any(|r| !r.passed());
+    // The image index and every platform go up from what was written (a failed check
+    // wrote, and pushes, nothing).
+    let pushed = match &a.push {
+        Some(r) if !failed => {
+            let reference = composer::registry::Reference::parse(r).into_diagnostic()?;
+            let source = composer::registry::source::from_path(&out, None)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read back {}", out.display()))?;
+            Some(super::push::push(&source, &reference, &a.registry)?)
+        }
+        _ => None,
+    };
     if a.json {
         let platforms: Vec<serde_json::Value> = index
             .images
@@ -293,6 +299,9 @@ fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<Ex
             });
         } else if cached {
             doc["check"] = serde_json::json!({ "passed": true, "cached": true });
+        }
+        if let Some(p) = &pushed {
+            doc["push"] = serde_json::to_value(p).into_diagnostic()?;
         }
         println!("{doc:#}");
     } else {
@@ -332,6 +341,9 @@ fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<Ex
                     .join(", "),
                 out.display()
             );
+            if let Some(p) = &pushed {
+                eprintln!("{}", super::push::summary(p));
+            }
             println!("{}", index.index_digest);
         }
     }
