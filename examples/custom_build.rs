@@ -40,6 +40,7 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
         name: "custom".into(),
         tags: vec!["0.1".into()],
         platform: Platform::linux_amd64(),
+        other_platforms: Vec::new(),
         epoch: Some(1_767_225_600), // 2026-01-01T00:00:00Z
         version: Some("0.1".into()),
         source: None,

@@ -99,6 +99,14 @@ pub(crate) struct BuildArgs {
     pub(crate) push: Option<String>,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
+    /// Build for these platforms instead of the recipe's (`linux/amd64,linux/arm64`;
+    /// repeatable). Several platforms give one multi-platform image (an OCI image index)
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH[/VARIANT]",
+        value_delimiter = ','
+    )]
+    pub(crate) platforms: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +128,14 @@ pub(crate) struct CheckArgs {
     pub(crate) compression: CompressionArg,
     #[command(flatten)]
     pub(crate) jobs: JobsArg,
+    /// Check only these platforms of a multi-platform image, or build the recipe for these
+    /// platforms (`linux/amd64,linux/arm64`; repeatable). Default: every platform
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH[/VARIANT]",
+        value_delimiter = ','
+    )]
+    pub(crate) platforms: Vec<String>,
 }
 
 /// How to reach a registry (credentials: $COMPOSE_REGISTRY_USER/$COMPOSE_REGISTRY_PASSWORD,
@@ -163,6 +179,14 @@ pub(crate) struct PushArgs {
 pub(crate) struct LockArgs {
     /// Recipe file (.kdl)
     pub(crate) recipe: PathBuf,
+    /// Lock for these platforms instead of the recipe's (`linux/amd64,linux/arm64`;
+    /// repeatable)
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH[/VARIANT]",
+        value_delimiter = ','
+    )]
+    pub(crate) platforms: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -185,12 +209,19 @@ pub(crate) struct GraphArgs {
     pub(crate) compression: CompressionArg,
     #[command(flatten)]
     pub(crate) jobs: JobsArg,
+    /// The platform whose graph to show (default: the recipe's; required for a
+    /// multi-platform recipe)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub(crate) platform: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
     /// Image: an OCI layout directory, an oci-archive or a docker-archive
     pub(crate) image: PathBuf,
+    /// Of a multi-platform image, show this platform's image in full (`linux/arm64`)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub(crate) platform: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,

@@ -195,6 +195,15 @@ pub enum BuildError {
         /// Cause.
         message: String,
     },
+    /// One platform of a multi-platform build failed.
+    #[error("platform {platform}: {source}")]
+    Platform {
+        /// The platform (`linux/arm64`).
+        platform: String,
+        /// Cause.
+        #[source]
+        source: Box<BuildError>,
+    },
     /// The worker pool could not start.
     #[error("cannot start {jobs} worker threads: {message}")]
     Pool {

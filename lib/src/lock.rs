@@ -14,6 +14,9 @@
 //! wheel "numpy" version="2.3.1" filename="numpy-2.3.1-cp313-cp313-manylinux_2_28_x86_64.whl" index="https://pypi.org/simple" url="https://files.pythonhosted.org/…" size=16000000 sha256="…" layer="python" extras="" reason="requested"
 //! ```
 //!
+//! A multi-platform recipe's lock nests these nodes in one `platform "OS/ARCH" { … }` block
+//! per platform ([`MultiLock`]).
+//!
 //! The `lock` node comes first and carries the format version, so that a lock from another
 //! composer is refused with [`LockError::UnsupportedVersion`] before anything else is read.
 //! A `deb` node has `url="…"` only when the package is fetched from somewhere other than
@@ -40,7 +43,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 use pep508_rs::{PackageName, Requirement};
 use sha2::{Digest as _, Sha256};
 
-use crate::recipe::{DEFAULT_PYPI_INDEX, ImageSpec, LayerItem, PypiIndex};
+use crate::recipe::{DEFAULT_PYPI_INDEX, ImageSpec, LayerItem, Platform, PypiIndex};
 
 /// The lock format this composer reads and writes.
 pub const LOCK_VERSION: u32 = 1;
@@ -168,6 +171,13 @@ impl Lock {
             self.version,
             quote(&self.recipe)
         );
+        self.write_entries(&mut out, "");
+        out
+    }
+
+    /// The `deb` nodes, then the `wheel` nodes, each group after an empty line, every line
+    /// starting with `indent`.
+    fn write_entries(&self, out: &mut String, indent: &str) {
         let mut debs: Vec<&LockedDeb> = self.debian.iter().collect();
         debs.sort_by(|a, b| entry_order(a, b));
         if !debs.is_empty() {
@@ -176,7 +186,7 @@ impl Lock {
         for d in debs {
             let _ = write!(
                 out,
-                "deb {} version={} arch={} suite={} component={} archive={} filename={}",
+                "{indent}deb {} version={} arch={} suite={} component={} archive={} filename={}",
                 quote(&d.name),
                 quote(&d.version),
                 quote(&d.architecture),
@@ -208,7 +218,7 @@ impl Lock {
             extras.dedup();
             let _ = writeln!(
                 out,
-                "wheel {} version={} filename={} index={} url={} size={} sha256={} layer={} extras={} reason={}",
+                "{indent}wheel {} version={} filename={} index={} url={} size={} sha256={} layer={} extras={} reason={}",
                 quote(&w.name),
                 quote(&w.version),
                 quote(&w.filename),
@@ -221,21 +231,151 @@ impl Lock {
                 quote(&w.reason),
             );
         }
-        out
     }
 
     /// Parses lock file `text`; `file` names it in errors.
     ///
     /// # Errors
     /// [`LockError::UnsupportedVersion`] for a lock of another format version (checked
-    /// first), [`LockError::Invalid`] with the location of anything else that is wrong.
+    /// first), [`LockError::Invalid`] with the location of anything else that is wrong,
+    /// [`LockError::MultiPlatform`] for a multi-platform lock ([`LockFile::parse`] reads
+    /// both kinds).
     pub fn parse(text: &str, file: &str) -> Result<Lock, LockError> {
+        match LockFile::parse(text, file)? {
+            LockFile::Single(lock) => Ok(lock),
+            LockFile::Multi(_) => Err(LockError::MultiPlatform {
+                file: file.to_owned(),
+            }),
+        }
+    }
+}
+
+/// A lock of a multi-platform recipe (`platform "linux/amd64" "linux/arm64"`): one
+/// resolution per platform, in recipe order, each a [`Lock`] of
+/// [`ImageSpec::for_platform`].
+///
+/// ```kdl
+/// lock version=1 recipe="sha256:…"
+///
+/// platform "linux/amd64" recipe="sha256:…" {
+///     deb "libc6" version="2.41-12" arch="amd64" …
+///     wheel "numpy" version="2.3.1" filename="numpy-2.3.1-cp313-cp313-manylinux_2_28_x86_64.whl" …
+/// }
+///
+/// platform "linux/arm64" recipe="sha256:…" {
+///     deb "libc6" version="2.41-12" arch="arm64" …
+/// }
+/// ```
+/// The `lock` node's `recipe` is [`inputs_digest`] of the whole recipe (all platforms);
+/// each `platform` node's is that of the recipe for that platform alone, so a platform's
+/// resolution is reused while its own inputs are unchanged (also when a single-platform
+/// recipe gains a platform). A single-platform recipe keeps the flat format of [`Lock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiLock {
+    /// Lock format version ([`LOCK_VERSION`]).
+    pub version: u32,
+    /// `sha256:<hex>` of the whole recipe's resolution inputs ([`inputs_digest`]).
+    pub recipe: String,
+    /// Each platform's resolution, in recipe order.
+    pub platforms: Vec<(Platform, Lock)>,
+}
+
+impl MultiLock {
+    /// A lock of `spec` holding one resolution per platform.
+    #[must_use]
+    pub fn new(spec: &ImageSpec, platforms: Vec<(Platform, Lock)>) -> Self {
+        Self {
+            version: LOCK_VERSION,
+            recipe: inputs_digest(spec),
+            platforms,
+        }
+    }
+
+    /// Whether every platform's resolution is current for `spec`: the same platforms in
+    /// the same order, each resolved from its current inputs.
+    #[must_use]
+    pub fn is_current(&self, spec: &ImageSpec) -> bool {
+        let platforms = spec.platforms();
+        self.version == LOCK_VERSION
+            && self.recipe == inputs_digest(spec)
+            && self.platforms.len() == platforms.len()
+            && self
+                .platforms
+                .iter()
+                .zip(&platforms)
+                .all(|((p, l), q)| p == q && l.is_current(&spec.for_platform(q)))
+    }
+
+    /// The resolution of `platform`, if the lock has one.
+    #[must_use]
+    pub fn get(&self, platform: &Platform) -> Option<&Lock> {
+        self.platforms
+            .iter()
+            .find(|(p, _)| p == platform)
+            .map(|(_, l)| l)
+    }
+
+    /// The lock file text: the header, the `lock` node, then one `platform` block per
+    /// platform in order, holding its `deb` and `wheel` nodes as [`Lock::to_text`] writes
+    /// them.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        out.push_str(HEADER);
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "lock version={} recipe={}",
+            self.version,
+            quote(&self.recipe)
+        );
+        for (platform, lock) in &self.platforms {
+            let _ = writeln!(
+                out,
+                "\nplatform {} recipe={} {{",
+                quote(&platform.to_string()),
+                quote(&lock.recipe)
+            );
+            let mut entries = String::new();
+            lock.write_entries(&mut entries, "    ");
+            // No empty line right after the opening brace.
+            out.push_str(entries.strip_prefix('\n').unwrap_or(&entries));
+            out.push_str("}\n");
+        }
+        out
+    }
+}
+
+/// What a lock file holds: one resolution, or one per platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockFile {
+    /// A single-platform recipe's lock.
+    Single(Lock),
+    /// A multi-platform recipe's lock.
+    Multi(MultiLock),
+}
+
+impl LockFile {
+    /// Parses lock file `text` of either kind; `file` names it in errors.
+    ///
+    /// # Errors
+    /// As [`Lock::parse`].
+    pub fn parse(text: &str, file: &str) -> Result<LockFile, LockError> {
         let p = Parser {
             file,
             text,
             src: NamedSource::new(file, Arc::from(text)),
         };
         p.lock()
+    }
+
+    /// The file text.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        match self {
+            LockFile::Single(l) => l.to_text(),
+            LockFile::Multi(m) => m.to_text(),
+        }
     }
 }
 
@@ -288,7 +428,9 @@ const INPUTS_FORMAT: &str = "composer lock inputs v1";
 
 /// `sha256:<hex>` of everything that decides what a resolution gives for `spec`.
 ///
-/// Hashed, in a length-prefixed canonical encoding: the platform; the `debian` block's
+/// Hashed, in a length-prefixed canonical encoding: the platform (and, of a multi-platform
+/// recipe only, its further platforms in order; each platform's own lock hashes
+/// [`ImageSpec::for_platform`]); the `debian` block's
 /// archives (URL, suites, components, in recipe order), whether a keyring is given and its
 /// file name, the snapshot, and the `include` and `exclude` sets; and, in image order, each
 /// layer that has `debian` items with its name and requests.
@@ -312,6 +454,15 @@ pub fn inputs_digest(spec: &ImageSpec) -> String {
     e.str(&spec.platform.os);
     e.str(&spec.platform.architecture);
     e.opt(spec.platform.variant.as_deref());
+    // Only a multi-platform recipe hashes its further platforms, so single-platform
+    // digests (and their locks) are as before.
+    if !spec.other_platforms.is_empty() {
+        e.str("other platforms");
+        e.count(spec.other_platforms.len());
+        for p in &spec.other_platforms {
+            e.str(&p.to_string());
+        }
+    }
 
     e.str("debian");
     match &spec.debian {
@@ -712,6 +863,20 @@ pub enum LockError {
         /// The version this composer reads ([`LOCK_VERSION`]).
         supported: u32,
     },
+    /// A multi-platform lock where one platform's lock is expected.
+    #[error(
+        "lock file `{file}` holds one resolution per platform (a multi-platform recipe's lock)"
+    )]
+    #[diagnostic(
+        code(lock::multi_platform),
+        help(
+            "this command reads single-platform locks; build the recipe for each platform instead"
+        )
+    )]
+    MultiPlatform {
+        /// The lock file.
+        file: String,
+    },
     /// The lock file could not be read.
     #[error("cannot read lock file `{}`", path.display())]
     #[diagnostic(code(lock::read))]
@@ -813,7 +978,7 @@ impl Parser<'_> {
         }))
     }
 
-    fn lock(&self) -> Result<Lock, LockError> {
+    fn lock(&self) -> Result<LockFile, LockError> {
         let doc = match KdlDocument::parse(self.text) {
             Ok(doc) => doc,
             Err(err) => {
@@ -866,11 +1031,113 @@ impl Parser<'_> {
             ));
         }
         let (version, recipe) = self.head(head)?;
+        let rest = nodes.get(1..).unwrap_or_default();
+        if !rest.iter().any(|n| n.name().value() == "platform") {
+            let (debian, pypi) = self.entries(rest)?;
+            return Ok(LockFile::Single(Lock {
+                version,
+                recipe,
+                debian,
+                pypi,
+            }));
+        }
+        let mut platforms: Vec<(Platform, Lock)> = Vec::new();
+        for node in rest {
+            if node.name().value() != "platform" {
+                return Err(self.error(
+                    node.name().span(),
+                    "outside a `platform` block",
+                    format!(
+                        "`{}` outside a `platform` block in a multi-platform lock file",
+                        node.name().value()
+                    ),
+                    REGENERATE,
+                ));
+            }
+            let (platform, lock) = self.platform(node, version)?;
+            if platforms.iter().any(|(p, _)| *p == platform) {
+                return Err(self.error(
+                    node.name().span(),
+                    "second block",
+                    format!("platform `{platform}` is locked twice"),
+                    REGENERATE,
+                ));
+            }
+            platforms.push((platform, lock));
+        }
+        Ok(LockFile::Multi(MultiLock {
+            version,
+            recipe,
+            platforms,
+        }))
+    }
+
+    /// A `platform "OS/ARCH" recipe="sha256:…" { deb …; wheel … }` block.
+    fn platform(&self, node: &KdlNode, version: u32) -> Result<(Platform, Lock), LockError> {
+        let name = self.entry_name(node, "platform")?;
+        let platform = crate::recipe::parse_platform(&name).map_err(|e| {
+            self.error(
+                node.name().span(),
+                "invalid platform",
+                e.to_string(),
+                REGENERATE,
+            )
+        })?;
+        let mut recipe = None;
+        for e in node.entries() {
+            match e.name().map(kdl::KdlIdentifier::value) {
+                None if e.ty().is_none() && matches!(e.value(), KdlValue::String(_)) => {}
+                Some("recipe") if recipe.is_none() => {
+                    if let KdlValue::String(r) = e.value() {
+                        recipe = Some((r.clone(), e.span()));
+                    }
+                }
+                _ => {
+                    return Err(self.error(
+                        e.span(),
+                        "unexpected",
+                        "a `platform` block takes its platform and `recipe=\"sha256:…\"`",
+                        REGENERATE,
+                    ));
+                }
+            }
+        }
+        let Some((recipe, span)) = recipe else {
+            return Err(self.error(
+                node.name().span(),
+                "incomplete",
+                "`platform` has no `recipe`",
+                REGENERATE,
+            ));
+        };
+        if !is_digest(&recipe) {
+            return Err(self.error(
+                span,
+                "not a digest",
+                format!("`recipe` must be `sha256:` and 64 lowercase hex digits, found `{recipe}`"),
+                REGENERATE,
+            ));
+        }
+        let children = node.children().map(KdlDocument::nodes).unwrap_or_default();
+        let (debian, pypi) = self.entries(children)?;
+        Ok((
+            platform,
+            Lock {
+                version,
+                recipe,
+                debian,
+                pypi,
+            },
+        ))
+    }
+
+    /// The `deb` and `wheel` nodes of one resolution, sorted.
+    fn entries(&self, nodes: &[KdlNode]) -> Result<(Vec<LockedDeb>, Vec<LockedWheel>), LockError> {
         let mut debian: Vec<LockedDeb> = Vec::new();
         let mut sites: Vec<SourceSpan> = Vec::new();
         let mut pypi: Vec<LockedWheel> = Vec::new();
         let mut wheel_sites: Vec<SourceSpan> = Vec::new();
-        for node in nodes.iter().skip(1) {
+        for node in nodes {
             match node.name().value() {
                 "deb" => {
                     let deb = self.deb(node)?;
@@ -926,12 +1193,7 @@ impl Parser<'_> {
         }
         debian.sort_by(entry_order);
         pypi.sort_by(wheel_order);
-        Ok(Lock {
-            version,
-            recipe,
-            debian,
-            pypi,
-        })
+        Ok((debian, pypi))
     }
 
     fn unsupported(&self, found: u64) -> LockError {
@@ -973,10 +1235,7 @@ impl Parser<'_> {
         }
         let props = self.props(node, &[("version", true), ("recipe", true)])?;
         let recipe = self.string(node, &props, "recipe")?;
-        let hex_ok = recipe.strip_prefix("sha256:").is_some_and(|h| {
-            h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        });
-        if !hex_ok {
+        if !is_digest(&recipe) {
             return Err(self.error(
                 prop_span(&props, "recipe", node),
                 "not a digest",
@@ -1280,6 +1539,12 @@ fn sniff_version(text: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// `sha256:` and 64 lowercase hex digits.
+fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
 fn has_conflict_markers(text: &str) -> bool {
     text.lines()
         .any(|l| l.starts_with("<<<<<<< ") || l == "=======" || l.starts_with(">>>>>>> "))
@@ -1299,12 +1564,36 @@ pub fn read(path: &Path) -> Result<Lock, LockError> {
     Lock::parse(&text, &path.display().to_string())
 }
 
+/// Reads and parses the lock file at `path`, single- or multi-platform.
+///
+/// # Errors
+/// As [`read()`].
+pub fn read_any(path: &Path) -> Result<LockFile, LockError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LockError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    LockFile::parse(&text, &path.display().to_string())
+}
+
 /// Writes `lock` to `path` atomically: a temporary file next to it is written, flushed to
 /// disk and renamed over `path`, so a reader sees the old lock or the new one, never half.
 ///
 /// # Errors
 /// [`LockError::Write`] naming `path`.
 pub fn write(path: &Path, lock: &Lock) -> Result<(), LockError> {
+    write_text(path, &lock.to_text())
+}
+
+/// Writes a lock file of either kind to `path`, atomically as [`write()`] does.
+///
+/// # Errors
+/// [`LockError::Write`] naming `path`.
+pub fn write_any(path: &Path, lock: &LockFile) -> Result<(), LockError> {
+    write_text(path, &lock.to_text())
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), LockError> {
     let fail = |source: io::Error| LockError::Write {
         path: path.to_path_buf(),
         source,
@@ -1330,7 +1619,7 @@ pub fn write(path: &Path, lock: &Lock) -> Result<(), LockError> {
             .create(true)
             .truncate(true)
             .open(&temp)?;
-        file.write_all(lock.to_text().as_bytes())?;
+        file.write_all(text.as_bytes())?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&temp, path)?;

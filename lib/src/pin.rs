@@ -10,11 +10,13 @@ use composer_store::Store;
 use crate::debian::archive::{self, ArchiveError, debian_arch, effective_url};
 use crate::debian::resolve::{ResolveError, ResolveRequest, resolve as resolve_debian};
 use crate::fetch::{Download, Fetcher};
-use crate::lock::{self, LOCK_VERSION, Lock, LockChange, LockError, LockedDeb, LockedWheel};
+use crate::lock::{
+    self, LOCK_VERSION, Lock, LockChange, LockError, LockFile, LockedDeb, LockedWheel, MultiLock,
+};
 use crate::pypi::client::PypiClient;
 use crate::pypi::resolve::{PyRequest, resolve_python};
 use crate::pypi::target::Target;
-use crate::recipe::{ImageSpec, LayerItem};
+use crate::recipe::{ImageSpec, LayerItem, Platform};
 use pep440_rs::Version;
 use pep508_rs::Requirement;
 use std::str::FromStr;
@@ -78,6 +80,15 @@ pub enum PinError {
     /// A resolved distribution has no wheel to lock.
     #[error("{0}")]
     Wheel(String),
+    /// A single-platform lock was asked of a multi-platform recipe.
+    #[error(
+        "{} names several platforms; this command works on one platform's lock (build with `--platform` to pick one)",
+        recipe.display()
+    )]
+    MultiPlatform {
+        /// Recipe path.
+        recipe: PathBuf,
+    },
     /// The recipe installs packages but declares no source.
     #[error("the recipe installs Debian packages but has no `debian {{ archive … }}` block")]
     NoSource,
@@ -284,6 +295,11 @@ pub fn obtain(
     fetcher: &Fetcher,
     now: i64,
 ) -> Result<(Lock, LockOutcome), PinError> {
+    if spec.is_multi_platform() {
+        return Err(PinError::MultiPlatform {
+            recipe: recipe.to_path_buf(),
+        });
+    }
     let path = lock_path(recipe);
     if !needs_lock(spec) {
         let empty = Lock {
@@ -294,14 +310,27 @@ pub fn obtain(
         };
         return Ok((empty, LockOutcome::NotNeeded));
     }
-    let existing = if path.exists() {
-        Some(lock::read(&path)?)
+    // A multi-platform lock (the recipe named several platforms, or was built with
+    // `--platform`) serves this platform through its block.
+    let file = if path.exists() {
+        Some(lock::read_any(&path)?)
     } else {
         None
     };
+    let existing = match &file {
+        Some(LockFile::Single(l)) => Some(l.clone()),
+        Some(LockFile::Multi(m)) => m.get(&spec.platform).cloned(),
+        None => None,
+    };
     let prefer = match (mode, &existing) {
-        (LockMode::Locked, None) => {
+        (LockMode::Locked, None) if file.is_none() => {
             return Err(PinError::Missing {
+                lock: path,
+                recipe: recipe.to_path_buf(),
+            });
+        }
+        (LockMode::Locked, None) => {
+            return Err(PinError::Stale {
                 lock: path,
                 recipe: recipe.to_path_buf(),
             });
@@ -318,20 +347,11 @@ pub fn obtain(
         (LockMode::Update(names), Some(l)) => {
             let locked = pinned_versions(l);
             for n in names {
-                if !locked.contains_key(n)
-                    && !locked.contains_key(&crate::pypi::filename::normalize_name(n))
-                {
+                if !is_locked(&locked, n) {
                     return Err(PinError::NotLocked(n.clone()));
                 }
             }
-            locked
-                .into_iter()
-                .filter(|(name, _)| {
-                    !names
-                        .iter()
-                        .any(|n| n == name || crate::pypi::filename::normalize_name(n) == *name)
-                })
-                .collect()
+            without(locked, names)
         }
         // A stale lock under Auto keeps what still fits, as `cargo build` does.
         (LockMode::Auto, Some(l)) => pinned_versions(l),
@@ -346,25 +366,187 @@ pub fn obtain(
     });
     let changes = lock::diff(&before, &fresh);
     if let LockMode::Update(names) = mode {
-        // New dependencies may appear; nothing else that was locked may move.
-        let others: Vec<String> = changes
-            .iter()
-            .filter(|c| {
-                !names.iter().any(|n| n == c.name()) && !matches!(c, LockChange::Added { .. })
-            })
-            .map(ToString::to_string)
-            .collect();
-        if !others.is_empty() {
-            return Err(PinError::WouldMove {
-                named: names.join(", "),
-                others: others.join("; "),
-            });
-        }
+        only_named_move(names, &changes)?;
     }
+    // One platform of a multi-platform lock (`--platform P`) replaces only its block: the
+    // other platforms' resolutions stay.
+    let updated = match file {
+        Some(LockFile::Multi(mut m)) => {
+            match m.platforms.iter_mut().find(|(p, _)| *p == spec.platform) {
+                Some((_, block)) => *block = fresh.clone(),
+                None => m.platforms.push((spec.platform.clone(), fresh.clone())),
+            }
+            LockFile::Multi(m)
+        }
+        _ => LockFile::Single(fresh.clone()),
+    };
     if existing.as_ref() != Some(&fresh) {
-        lock::write(&path, &fresh)?;
+        lock::write_any(&path, &updated)?;
     }
     Ok((fresh, LockOutcome::Written(changes)))
+}
+
+/// Whether `name` (a Debian package or a Python project, any spelling) is in `locked`.
+fn is_locked(locked: &BTreeMap<String, String>, name: &str) -> bool {
+    locked.contains_key(name) || locked.contains_key(&crate::pypi::filename::normalize_name(name))
+}
+
+/// `locked` without the packages `names` names.
+fn without(locked: BTreeMap<String, String>, names: &[String]) -> BTreeMap<String, String> {
+    locked
+        .into_iter()
+        .filter(|(name, _)| {
+            !names
+                .iter()
+                .any(|n| n == name || crate::pypi::filename::normalize_name(n) == *name)
+        })
+        .collect()
+}
+
+/// `update PKG…`: new dependencies may appear; nothing else that was locked may move.
+fn only_named_move(names: &[String], changes: &[LockChange]) -> Result<(), PinError> {
+    let others: Vec<String> = changes
+        .iter()
+        .filter(|c| !names.iter().any(|n| n == c.name()) && !matches!(c, LockChange::Added { .. }))
+        .map(ToString::to_string)
+        .collect();
+    if others.is_empty() {
+        Ok(())
+    } else {
+        Err(PinError::WouldMove {
+            named: names.join(", "),
+            others: others.join("; "),
+        })
+    }
+}
+
+/// An empty lock: the `before` of a first resolution.
+fn empty_lock(recipe: String) -> Lock {
+    Lock {
+        version: LOCK_VERSION,
+        recipe,
+        debian: Vec::new(),
+        pypi: Vec::new(),
+    }
+}
+
+/// Gets one lock per platform of `spec`, in recipe order, as `mode` allows, writing
+/// `recipe.lock` when it changes. A single-platform recipe is [`obtain`]'s (same file, same
+/// format); a multi-platform recipe's file is a [`MultiLock`], where each platform is
+/// resolved, reused, refused under `--locked` or updated on its own: a platform whose
+/// inputs did not change keeps its resolution, also when it comes from a single-platform
+/// lock of the same recipe. The changes reported are every platform's, each listed once.
+///
+/// # Errors
+/// [`PinError`].
+pub fn obtain_platforms(
+    recipe: &Path,
+    spec: &ImageSpec,
+    mode: &LockMode,
+    store: &Store,
+    fetcher: &Fetcher,
+    now: i64,
+) -> Result<(Vec<(Platform, Lock)>, LockOutcome), PinError> {
+    if !spec.is_multi_platform() {
+        let (lock, outcome) = obtain(recipe, spec, mode, store, fetcher, now)?;
+        return Ok((vec![(spec.platform.clone(), lock)], outcome));
+    }
+    let platforms = spec.platforms();
+    if !needs_lock(spec) {
+        let empty = platforms
+            .iter()
+            .map(|p| {
+                (
+                    p.clone(),
+                    empty_lock(lock::inputs_digest(&spec.for_platform(p))),
+                )
+            })
+            .collect();
+        return Ok((empty, LockOutcome::NotNeeded));
+    }
+    let path = lock_path(recipe);
+    let existing = if path.exists() {
+        Some(lock::read_any(&path)?)
+    } else {
+        None
+    };
+    // What was locked for a platform: its block, or a single-platform lock of this recipe
+    // (current for that platform, or, to keep versions, for the first platform).
+    let prior = |p: &Platform| -> Option<&Lock> {
+        match &existing {
+            Some(LockFile::Multi(m)) => m.get(p),
+            Some(LockFile::Single(l))
+                if l.is_current(&spec.for_platform(p)) || *p == spec.platform =>
+            {
+                Some(l)
+            }
+            _ => None,
+        }
+    };
+    match (mode, &existing) {
+        (LockMode::Locked, None) => {
+            return Err(PinError::Missing {
+                lock: path,
+                recipe: recipe.to_path_buf(),
+            });
+        }
+        (LockMode::Locked | LockMode::Auto, Some(LockFile::Multi(m))) if m.is_current(spec) => {
+            return Ok((m.platforms.clone(), LockOutcome::Reused));
+        }
+        (LockMode::Locked, Some(_)) => {
+            return Err(PinError::Stale {
+                lock: path,
+                recipe: recipe.to_path_buf(),
+            });
+        }
+        (LockMode::Update(names), _) => {
+            let locked: Vec<BTreeMap<String, String>> = platforms
+                .iter()
+                .filter_map(|p| prior(p).map(pinned_versions))
+                .collect();
+            if let Some(n) = names
+                .iter()
+                .find(|n| !locked.iter().any(|l| is_locked(l, n)))
+            {
+                return Err(PinError::NotLocked(n.clone()));
+            }
+        }
+        _ => {}
+    }
+    let mut locks = Vec::with_capacity(platforms.len());
+    let mut changes: Vec<LockChange> = Vec::new();
+    for p in &platforms {
+        let one = spec.for_platform(p);
+        let before = prior(p);
+        let fresh = match (mode, before) {
+            (LockMode::Auto, Some(l)) if l.is_current(&one) => l.clone(),
+            // A stale lock under Auto keeps what still fits, as `cargo build` does.
+            (LockMode::Auto, Some(l)) => resolve(&one, store, fetcher, now, pinned_versions(l))?,
+            (LockMode::Update(names), Some(l)) => resolve(
+                &one,
+                store,
+                fetcher,
+                now,
+                without(pinned_versions(l), names),
+            )?,
+            _ => resolve(&one, store, fetcher, now, BTreeMap::new())?,
+        };
+        let platform_changes = lock::diff(before.unwrap_or(&empty_lock(String::new())), &fresh);
+        if let LockMode::Update(names) = mode {
+            only_named_move(names, &platform_changes)?;
+        }
+        for c in platform_changes {
+            if !changes.contains(&c) {
+                changes.push(c);
+            }
+        }
+        locks.push((p.clone(), fresh));
+    }
+    let file = LockFile::Multi(MultiLock::new(spec, locks.clone()));
+    if existing.as_ref() != Some(&file) {
+        lock::write_any(&path, &file)?;
+    }
+    Ok((locks, LockOutcome::Written(changes)))
 }
 
 /// The image's Python environment, read from its locked Debian packages: the newest

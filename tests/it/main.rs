@@ -20,6 +20,8 @@ mod debian_offline;
 mod debrepo;
 /// Live deep-learning images: tf-cpu built and run (tf-gpu, pytorch-gpu with COMPOSE_LIVE_DL=1).
 mod dl_live;
+/// Multi-platform images offline: one image index, per-platform locks, shared fragments.
+mod multiarch;
 /// Live PyPI and Debian: python-numpy locked, built twice, its wheels imported and run.
 mod pypi_live;
 /// Python images end to end against an offline Debian repository and simple index.

@@ -1405,3 +1405,84 @@ fn a_build_without_a_lock_downloads_wheels_while_resolving_each_once_and_lock_al
     );
     assert!(!files.keys().any(|p| p.contains("dep-2.0.dist-info/")));
 }
+
+#[test]
+fn a_two_platform_image_shares_pure_wheels_and_installs_each_platforms_native_wheel() {
+    let pure = WheelSpec::new("pure-tool", "1.2.0").file("pure_tool/util.py", "X = 1\n");
+    let native = |arch: &str| {
+        WheelSpec::new("fast-math", "2.0.1")
+            .tag(&format!("cp313-cp313-manylinux_2_17_{arch}"))
+            .file_mode(
+                &format!("fast_math/_core.cpython-313-{arch}-linux-gnu.so"),
+                format!("\u{7f}ELF {arch} core").as_bytes(),
+                0o755,
+            )
+    };
+    let fx = Fx::with_debian(
+        &debian(&["amd64", "arm64"]),
+        &[
+            ("pure-tool", vec![whl(&pure)]),
+            (
+                "fast-math",
+                vec![whl(&native("x86_64")), whl(&native("aarch64"))],
+            ),
+        ],
+    );
+    // `platform "linux/amd64" "linux/arm64"`.
+    let recipe = fx.recipe_with(
+        "r",
+        "simple",
+        "linux/amd64\" \"linux/arm64",
+        &python_layer("python", "system", &["pure-tool", "fast-math==2.0.1"]),
+    );
+    fx.lock(&recipe);
+    let lock = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    let arm = &lock[lock.find("platform \"linux/arm64\"").unwrap()..];
+    let amd = &lock[lock.find("platform \"linux/amd64\"").unwrap()..lock.len() - arm.len()];
+    assert!(
+        amd.contains("fast_math-2.0.1-cp313-cp313-manylinux_2_17_x86_64.whl")
+            && arm.contains("fast_math-2.0.1-cp313-cp313-manylinux_2_17_aarch64.whl"),
+        "{lock}"
+    );
+    let pure_line = |block: &str| {
+        block
+            .lines()
+            .find(|l| l.contains("wheel \"pure-tool\""))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(pure_line(amd), pure_line(arm));
+
+    let o = compose(&fx.store())
+        .args(["build", "--locked", "-o"])
+        .arg(fx.path("o"))
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    // The py3-none-any wheel's fragment is built for amd64 and reused for arm64.
+    let python_line = |platform: &str| {
+        stderr
+            .lines()
+            .find(|l| l.starts_with(platform) && l.contains(" layer python "))
+            .unwrap_or_else(|| panic!("{stderr}"))
+            .to_string()
+    };
+    let reused = |line: &str| -> u32 {
+        let after = line.split("compressed, ").nth(1).unwrap();
+        after.split(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(
+        reused(&python_line("linux/arm64")) > reused(&python_line("linux/amd64")),
+        "{stderr}"
+    );
+    for (platform, arch) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
+        let img = Layout::open_platform(&fx.path("o"), platform);
+        img.check_diff_ids();
+        let files = site(&img, 1);
+        let so = &files[&format!("fast_math/_core.cpython-313-{arch}-linux-gnu.so")];
+        assert_eq!(so.data, format!("\u{7f}ELF {arch} core").as_bytes());
+        assert_eq!(text(&files["pure_tool/util.py"]), "X = 1\n");
+    }
+}

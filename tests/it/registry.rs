@@ -1067,3 +1067,38 @@ fn an_image_index_goes_up_manifests_first_blobs_in_parallel_and_skopeo_copies_it
     assert_eq!(again["uploaded"], 0, "{again}");
     assert_eq!(again["digest"], index_digest.as_str());
 }
+
+#[test]
+fn build_push_of_two_platforms_pushes_each_manifest_then_the_image_index() {
+    if !tools() {
+        return;
+    }
+    let reg = Registry::start(true);
+    let demo = Demo::new();
+    let reference = format!("{}/team/multi-built:1.0", reg.host());
+    let mut build = demo.build(&demo.path("both"));
+    build.args([
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--push",
+        &reference,
+        "--insecure",
+        &reg.host(),
+        "--json",
+    ]);
+    let built = json(&run_ok(with_login(build, PASSWORD)));
+    let index = built["index"].as_str().unwrap();
+    assert_eq!(built["push"]["digest"], index, "{built}");
+    assert_eq!(built["push"]["manifests"], 2, "{built}");
+    // The registry serves the index we wrote; skopeo resolves it (the Digest of the tag).
+    assert_eq!(skopeo_digest(&reference), index);
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{reference}"),
+    ]));
+    assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), index);
+}

@@ -147,6 +147,44 @@ impl Layout {
             .as_str()
             .unwrap()
             .to_string();
+        Self::with_manifest(dir, index, manifest_digest)
+    }
+
+    /// Reads the image of `platform` (`linux/arm64`) of a multi-platform layout: `index.json`
+    /// names an image index, whose entry with that `platform` names the manifest.
+    #[must_use]
+    pub fn open_platform(dir: &Path, platform: &str) -> Self {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let entry = &index["manifests"][0];
+        assert_eq!(
+            entry["mediaType"], "application/vnd.oci.image.index.v1+json",
+            "index.json does not point at an image index: {index}"
+        );
+        let image_index: serde_json::Value =
+            serde_json::from_slice(&Self::blob_at(dir, entry["digest"].as_str().unwrap())).unwrap();
+        let found = image_index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| {
+                let p = &m["platform"];
+                let mut name = format!(
+                    "{}/{}",
+                    p["os"].as_str().unwrap(),
+                    p["architecture"].as_str().unwrap()
+                );
+                if let Some(v) = p["variant"].as_str() {
+                    name = format!("{name}/{v}");
+                }
+                name == platform
+            })
+            .unwrap_or_else(|| panic!("no {platform} in {image_index}"));
+        let manifest_digest = found["digest"].as_str().unwrap().to_string();
+        Self::with_manifest(dir, index, manifest_digest)
+    }
+
+    fn with_manifest(dir: &Path, index: serde_json::Value, manifest_digest: String) -> Self {
         let manifest: serde_json::Value =
             serde_json::from_slice(&Self::blob_at(dir, &manifest_digest)).unwrap();
         let config: serde_json::Value = serde_json::from_slice(&Self::blob_at(

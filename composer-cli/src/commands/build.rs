@@ -5,11 +5,16 @@ use std::process::ExitCode;
 
 use composer::check::{CheckConfig, Report, check_image_cached};
 use composer::layer::build::Provenance;
+use composer::oci::export_index;
 use composer::pin::LockMode;
-use composer::{BuiltImage, Format, ImageSpec, Inputs, Store, build, export};
+use composer::{
+    BuiltImage, BuiltIndex, Format, ImageSpec, Inputs, Store, build, build_platforms, export,
+};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
-use super::{build_options, fetcher, load_recipe, obtain_lock, open_store};
+use super::{
+    build_options, fetcher, load_recipe, obtain_lock, obtain_locks, open_store, with_platforms,
+};
 use crate::args::{BuildArgs, CompressionArg, FormatArg, JobsArg};
 use crate::progress::Bars;
 
@@ -20,15 +25,15 @@ pub(crate) struct Built {
     pub(crate) image: BuiltImage,
 }
 
-/// Loads, locks (as `locked` allows) and builds `recipe` into the store.
-pub(crate) fn build_recipe(
+/// Locks (as `locked` allows) and builds `spec`, loaded from `recipe`, into the store.
+pub(crate) fn build_spec(
     store: Option<PathBuf>,
     recipe: &Path,
+    spec: ImageSpec,
     locked: bool,
     jobs: &JobsArg,
     compression: CompressionArg,
 ) -> Result<Built> {
-    let spec = load_recipe(recipe)?;
     let opts = build_options(jobs, compression)?;
     let store = open_store(store)?;
     let mut fetcher = fetcher();
@@ -69,9 +74,52 @@ fn remove_any(p: &Path) -> std::io::Result<()> {
     }
 }
 
+/// What `export_checked` writes: one image, or a multi-platform image.
+#[derive(Clone, Copy)]
+enum Output<'a> {
+    Image(&'a BuiltImage),
+    Index(&'a BuiltIndex),
+}
+
+impl Output<'_> {
+    fn export(self, store: &Store, format: Format, path: &Path) -> Result<()> {
+        match self {
+            Output::Image(i) => export(store, i, format, path),
+            Output::Index(i) => export_index(store, i, format, path),
+        }
+        .into_diagnostic()
+        .wrap_err("cannot write the image")
+    }
+
+    /// Checks the image written at `path`: each platform's of a multi-platform image. Layers
+    /// checked before are read from the store's index cache.
+    fn check(self, store: &Store, path: &Path, cfg: &CheckConfig) -> Result<Vec<Report>> {
+        match self {
+            Output::Image(_) => Ok(vec![
+                check_image_cached(path, None, cfg, Some(store)).into_diagnostic()?,
+            ]),
+            Output::Index(i) => i
+                .images
+                .iter()
+                .map(|(p, _)| {
+                    check_image_cached(path, Some(&p.to_string()), cfg, Some(store))
+                        .into_diagnostic()
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Exports to a staging path, checks it, and moves it to `out` only when the check passes.
-/// Returns the report; on failure nothing is left at the staging path and `out` is untouched.
-fn export_checked(built: &Built, format: Format, out: &Path, cfg: &CheckConfig) -> Result<Report> {
+/// Returns the reports (one per platform); on failure nothing is left at the staging path
+/// and `out` is untouched.
+fn export_checked(
+    store: &Store,
+    output: Output<'_>,
+    format: Format,
+    out: &Path,
+    cfg: &CheckConfig,
+) -> Result<Vec<Report>> {
     if format == Format::Layout
         && out.is_dir()
         && !out.join("oci-layout").is_file()
@@ -91,12 +139,11 @@ fn export_checked(built: &Built, format: Format, out: &Path, cfg: &CheckConfig) 
     remove_any(&staging)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot remove {}", staging.display()))?;
-    let result = export(&built.store, &built.image, format, &staging)
-        .into_diagnostic()
-        .wrap_err("cannot write the image")
-        .and_then(|()| check_image_cached(&staging, cfg, Some(&built.store)).into_diagnostic());
-    let report = match result {
-        Ok(r) if r.passed() => r,
+    let result = output
+        .export(store, format, &staging)
+        .and_then(|()| output.check(store, &staging, cfg));
+    let reports = match result {
+        Ok(r) if r.iter().all(Report::passed) => r,
         other => {
             let _ = remove_any(&staging);
             return other;
@@ -109,12 +156,11 @@ fn export_checked(built: &Built, format: Format, out: &Path, cfg: &CheckConfig) 
     std::fs::rename(&staging, out)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot move {} to {}", staging.display(), out.display()))?;
-    Ok(report)
+    Ok(reports)
 }
 
-pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
-    let built = build_recipe(store, &a.recipe, a.locked, &a.jobs, a.compression)?;
-    let (spec, image) = (&built.spec, &built.image);
+/// The output format and path `a` asks for.
+fn destination(a: &BuildArgs, spec: &ImageSpec) -> (Format, PathBuf) {
     let (format, default_out) = match a.format {
         FormatArg::Oci => (Format::Layout, format!("out/{}", spec.name)),
         FormatArg::OciArchive => (Format::OciArchive, format!("out/{}-oci.tar", spec.name)),
@@ -123,7 +169,211 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
             format!("out/{}-docker.tar", spec.name),
         ),
     };
-    let out = a.output.unwrap_or_else(|| PathBuf::from(default_out));
+    (
+        format,
+        a.output
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(default_out)),
+    )
+}
+
+/// How a layer came to be, for the summary line.
+fn how(p: Provenance) -> String {
+    match p {
+        Provenance::Cached => "cached".to_string(),
+        Provenance::Built { compressed, reused } => {
+            format!("built: {compressed} fragments compressed, {reused} reused")
+        }
+    }
+}
+
+fn layers_json(image: &BuiltImage) -> Vec<serde_json::Value> {
+    image
+        .layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "name": l.name, "digest": l.output.digest, "diff_id": l.output.diff_id,
+                "size": l.output.size, "uncompressed_size": l.output.tar_size,
+                "cached": l.provenance == Provenance::Cached,
+            })
+        })
+        .collect()
+}
+
+/// Locks (as `locked` allows) and builds the multi-platform `spec`, loaded from `recipe`,
+/// into the store.
+pub(crate) fn build_index(
+    store: Option<PathBuf>,
+    recipe: &Path,
+    spec: &ImageSpec,
+    locked: bool,
+    jobs: &JobsArg,
+    compression: CompressionArg,
+) -> Result<(Store, BuiltIndex)> {
+    let opts = build_options(jobs, compression)?;
+    let store = open_store(store)?;
+    let fetcher = fetcher();
+    let mode = if locked {
+        LockMode::Locked
+    } else {
+        LockMode::Auto
+    };
+    let locks = obtain_locks(recipe, spec, &mode, &store, &fetcher)?;
+    let bars = Bars::new();
+    let index = build_platforms(&store, spec, &locks, &fetcher, &opts, &bars)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot build {}", recipe.display()))?;
+    bars.finish();
+    Ok((store, index))
+}
+
+/// `compose build` of a multi-platform recipe (or `--platform A,B`): one build per
+/// platform, one image index, written as an OCI layout or oci-archive and checked per
+/// platform.
+fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<ExitCode> {
+    let (format, out) = destination(&a, &spec);
+    if format == Format::DockerArchive {
+        miette::bail!(
+            help = "write --format oci or oci-archive, or build one platform with --platform",
+            "a docker-archive holds one platform's image, and {} builds {} platforms",
+            a.recipe.display(),
+            spec.platforms().len()
+        );
+    }
+    if a.sbom {
+        miette::bail!(
+            "--sbom attaches one image's SBOM and does not handle multi-platform images yet; build each platform with --platform to attach its SBOM"
+        );
+    }
+    let (store, index) = build_index(store, &a.recipe, &spec, a.locked, &a.jobs, a.compression)?;
+    let ids: Vec<(composer::NodeId, &composer::Digest)> = index
+        .images
+        .iter()
+        .map(|(_, i)| {
+            (
+                check_cache_id(&i.manifest_digest, &spec.check),
+                &i.manifest_digest,
+            )
+        })
+        .collect();
+    let cached = !a.no_check && ids.iter().all(|(id, _)| checked_before(&store, id));
+    let reports = if a.no_check || cached {
+        Output::Index(&index).export(&store, format, &out)?;
+        Vec::new()
+    } else {
+        let cfg = CheckConfig::from_spec(&spec.check);
+        let r = export_checked(&store, Output::Index(&index), format, &out, &cfg)?;
+        if r.iter().all(Report::passed) {
+            for (id, manifest) in &ids {
+                remember_pass(&store, id, manifest);
+            }
+        }
+        r
+    };
+    let failed = reports.iter().any(|r| !r.passed());
+    // The image index and every platform go up from what was written (a failed check
+    // wrote, and pushes, nothing).
+    let pushed = match &a.push {
+        Some(r) if !failed => {
+            let reference = composer::registry::Reference::parse(r).into_diagnostic()?;
+            let source = composer::registry::source::from_path(&out, None)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("cannot read back {}", out.display()))?;
+            Some(super::push::push(&source, &reference, &a.registry)?)
+        }
+        _ => None,
+    };
+    if a.json {
+        let platforms: Vec<serde_json::Value> = index
+            .images
+            .iter()
+            .map(|(p, i)| {
+                serde_json::json!({
+                    "platform": p.to_string(), "manifest": i.manifest_digest,
+                    "config": i.config_digest, "layers": layers_json(i),
+                })
+            })
+            .collect();
+        let mut doc = serde_json::json!({
+            "name": index.name, "tags": index.tags, "index": index.index_digest,
+            "output": if failed { serde_json::Value::Null } else { serde_json::json!(out) },
+            "platforms": platforms,
+        });
+        if !reports.is_empty() {
+            doc["check"] = serde_json::json!({
+                "passed": !failed,
+                "platforms": serde_json::to_value(&reports).into_diagnostic()?,
+            });
+        } else if cached {
+            doc["check"] = serde_json::json!({ "passed": true, "cached": true });
+        }
+        if let Some(p) = &pushed {
+            doc["push"] = serde_json::to_value(p).into_diagnostic()?;
+        }
+        println!("{doc:#}");
+    } else {
+        for (p, image) in &index.images {
+            for l in &image.layers {
+                eprintln!(
+                    "{p:<12} layer {:<16} {}  {:>10}  ({})",
+                    l.name,
+                    l.output.digest,
+                    composer::graph::human_bytes(l.output.size),
+                    how(l.provenance)
+                );
+            }
+        }
+        for r in &reports {
+            eprint!("{}", r.to_text());
+        }
+        if cached {
+            eprintln!(
+                "check: passed (every platform's image was checked before with the same settings)"
+            );
+        }
+        if !failed {
+            eprintln!(
+                "wrote {} ({}) to {}",
+                index
+                    .tags
+                    .iter()
+                    .map(|t| format!("{}:{t}", index.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                index
+                    .images
+                    .iter()
+                    .map(|(p, _)| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                out.display()
+            );
+            if let Some(p) = &pushed {
+                eprintln!("{}", super::push::summary(p));
+            }
+            println!("{}", index.index_digest);
+        }
+    }
+    if failed {
+        eprintln!(
+            "error: {} failed its check; nothing was written to {} (fix the findings, allow them in the recipe's check block, or build with --no-check)",
+            a.recipe.display(),
+            out.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
+    let spec = with_platforms(load_recipe(&a.recipe)?, &a.platforms)?;
+    if spec.is_multi_platform() {
+        return run_multi(store, a, spec);
+    }
+    let built = build_spec(store, &a.recipe, spec, a.locked, &a.jobs, a.compression)?;
+    let (spec, image) = (&built.spec, &built.image);
+    let (format, out) = destination(&a, spec);
     // The check is a pure function of the image's content (its manifest digest) and the
     // recipe's check block: a pass is remembered in the store, so a warm rebuild of the same
     // image does not read it back again.
@@ -136,7 +386,8 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         None
     } else {
         let cfg = CheckConfig::from_spec(&spec.check);
-        let r = export_checked(&built, format, &out, &cfg)?;
+        let mut reports = export_checked(&built.store, Output::Image(image), format, &out, &cfg)?;
+        let r = reports.pop().unwrap_or_default();
         if r.passed() {
             remember_pass(&built.store, &cache_id, &image.manifest_digest);
         }
@@ -173,17 +424,7 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     };
 
     if a.json {
-        let layers: Vec<_> = image
-            .layers
-            .iter()
-            .map(|l| {
-                serde_json::json!({
-                    "name": l.name, "digest": l.output.digest, "diff_id": l.output.diff_id,
-                    "size": l.output.size, "uncompressed_size": l.output.tar_size,
-                    "cached": l.provenance == Provenance::Cached,
-                })
-            })
-            .collect();
+        let layers = layers_json(image);
         let mut doc = serde_json::json!({
             "name": image.name, "tags": image.tags, "manifest": image.manifest_digest,
             "config": image.config_digest, "output": out, "layers": layers, "sbom": sbom,
@@ -203,17 +444,12 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         println!("{doc:#}");
     } else {
         for l in &image.layers {
-            let how = match l.provenance {
-                Provenance::Cached => "cached".to_string(),
-                Provenance::Built { compressed, reused } => {
-                    format!("built: {compressed} fragments compressed, {reused} reused")
-                }
-            };
             eprintln!(
-                "layer {:<16} {}  {:>10}  ({how})",
+                "layer {:<16} {}  {:>10}  ({})",
                 l.name,
                 l.output.digest,
-                composer::graph::human_bytes(l.output.size)
+                composer::graph::human_bytes(l.output.size),
+                how(l.provenance)
             );
         }
         if let Some(r) = &report {

@@ -8,11 +8,23 @@ use composer::pin::LockMode;
 
 use miette::{IntoDiagnostic, Result};
 
-use super::{build_options, fetcher, load_recipe, obtain_lock, open_store};
+use super::{build_options, fetcher, load_recipe, obtain_lock, open_store, with_platforms};
 use crate::args::GraphArgs;
 
 pub(crate) fn run(store: Option<PathBuf>, a: GraphArgs) -> Result<ExitCode> {
-    let spec = load_recipe(&a.recipe)?;
+    let spec = with_platforms(load_recipe(&a.recipe)?, a.platform.as_slice())?;
+    if spec.is_multi_platform() {
+        miette::bail!(
+            help = "pass --platform with one of them",
+            "{} names several platforms ({}); the graph is one platform's",
+            a.recipe.display(),
+            spec.platforms()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let opts = build_options(&a.jobs, a.compression)?;
     let store = open_store(store)?;
     let fetcher = fetcher();

@@ -7,8 +7,58 @@ use miette::{IntoDiagnostic, Result};
 
 use crate::args::InspectArgs;
 
+/// A multi-platform image without `--platform`: the index and each platform's summary.
+fn platforms(a: &InspectArgs, platforms: &[String]) -> Result<ExitCode> {
+    let views = platforms
+        .iter()
+        .map(|p| composer::oci::read_image_for(&a.image, Some(p)).into_diagnostic())
+        .collect::<Result<Vec<_>>>()?;
+    let Some(first) = views.first() else {
+        miette::bail!("{} lists no platform", a.image.display());
+    };
+    let index = first.platforms.as_ref().map(|p| p.index_digest.clone());
+    if a.json {
+        let doc = serde_json::json!({
+            "format": first.format, "tags": first.tags, "index": index,
+            "platforms": platforms.iter().zip(&views).map(|(p, v)| serde_json::json!({
+                "platform": p, "image": v,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{doc:#}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("format:    {}", first.format);
+    println!("tags:      {}", first.tags.join(", "));
+    if let Some(i) = &index {
+        println!("index:     {i}");
+    }
+    println!("platforms: {}", platforms.len());
+    for (p, v) in platforms.iter().zip(&views) {
+        let total: u64 = v.layers.iter().map(|l| l.size).sum();
+        println!(
+            "  {p:<14} manifest {}  config {}  {} layers ({})",
+            v.manifest_digest
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string),
+            v.config_digest,
+            v.layers.len(),
+            human_bytes(total)
+        );
+    }
+    println!("(`compose inspect --platform P` shows one platform's layers and config)");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn run(a: InspectArgs) -> Result<ExitCode> {
-    let view = composer::read_image(&a.image).into_diagnostic()?;
+    let view = match composer::oci::read_image_for(&a.image, a.platform.as_deref()) {
+        Ok(v) => v,
+        Err(composer::oci::read::ReadError::MultiPlatform {
+            platforms: p,
+            wanted: None,
+            ..
+        }) => return platforms(&a, &p),
+        Err(e) => return Err(e).into_diagnostic(),
+    };
     // What each layer holds, from the provenance map at its start (unreadable → none).
     let held: Vec<Vec<String>> = composer::inventory::read_provenance(&a.image)
         .map(|(_, docs)| {
@@ -44,6 +94,17 @@ pub(crate) fn run(a: InspectArgs) -> Result<ExitCode> {
     }
     println!("config:   {}", view.config_digest);
     println!("platform: {}/{}", view.config.os, view.config.architecture);
+    if let Some(p) = &view.platforms {
+        println!(
+            "index:    {} ({})",
+            p.index_digest,
+            p.all
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     println!("created:  {}", view.config.created);
     let total: u64 = view.layers.iter().map(|l| l.size).sum();
     println!("layers:   {} ({})", view.layers.len(), human_bytes(total));

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use composer::pin::{self, LockMode, LockOutcome};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
-use super::{fetcher, load_recipe, now, open_store};
+use super::{fetcher, load_recipe, now, open_store, package_counts, with_platforms};
 use crate::args::LockArgs;
 
 pub(crate) fn run(
@@ -14,15 +14,16 @@ pub(crate) fn run(
     a: LockArgs,
     update: Option<Vec<String>>,
 ) -> Result<ExitCode> {
-    let spec = load_recipe(&a.recipe)?;
+    let spec = with_platforms(load_recipe(&a.recipe)?, &a.platforms)?;
     let store = open_store(store)?;
     let mode = match update {
         Some(names) if !names.is_empty() => LockMode::Update(names),
         _ => LockMode::Refresh,
     };
-    let (lock, outcome) = pin::obtain(&a.recipe, &spec, &mode, &store, &fetcher(), now())
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot lock {}", a.recipe.display()))?;
+    let (locks, outcome) =
+        pin::obtain_platforms(&a.recipe, &spec, &mode, &store, &fetcher(), now())
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot lock {}", a.recipe.display()))?;
     let path = pin::lock_path(&a.recipe);
     match outcome {
         LockOutcome::NotNeeded => println!(
@@ -32,16 +33,16 @@ pub(crate) fn run(
         LockOutcome::Reused => println!("{} is up to date", path.display()),
         LockOutcome::Written(changes) if changes.is_empty() => {
             println!(
-                "{} is up to date ({} packages)",
+                "{} is up to date ({})",
                 path.display(),
-                lock.debian.len()
+                package_counts(&locks)
             );
         }
         LockOutcome::Written(changes) => {
             println!(
-                "wrote {} ({} packages); changes:",
+                "wrote {} ({}); changes:",
                 path.display(),
-                lock.debian.len()
+                package_counts(&locks)
             );
             for c in changes {
                 println!("  {c}");

@@ -125,3 +125,61 @@ pub(crate) fn obtain_lock(
 pub(crate) fn load_recipe(path: &std::path::Path) -> Result<composer::ImageSpec> {
     composer::recipe::load(path).map_err(miette::Report::new)
 }
+
+/// `spec` with the platforms of `--platform` (none: the recipe's own).
+pub(crate) fn with_platforms(
+    spec: composer::ImageSpec,
+    platforms: &[String],
+) -> Result<composer::ImageSpec> {
+    let mut parsed: Vec<composer::recipe::Platform> = Vec::new();
+    for text in platforms {
+        let p = composer::recipe::parse_platform(text)
+            .map_err(|e| miette::miette!(help = e.help, "--platform {text:?}: {}", e.message))?;
+        if parsed.contains(&p) {
+            miette::bail!("--platform names {p} twice");
+        }
+        parsed.push(p);
+    }
+    Ok(if parsed.is_empty() {
+        spec
+    } else {
+        spec.with_platforms(&parsed)
+    })
+}
+
+/// Gets one lock per platform of `spec` as `mode` allows and reports what happened on
+/// stderr.
+pub(crate) fn obtain_locks(
+    recipe: &std::path::Path,
+    spec: &composer::ImageSpec,
+    mode: &LockMode,
+    store: &Store,
+    fetcher: &Fetcher,
+) -> Result<Vec<(composer::recipe::Platform, Lock)>> {
+    let (locks, outcome) = pin::obtain_platforms(recipe, spec, mode, store, fetcher, now())
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot lock {}", recipe.display()))?;
+    if let LockOutcome::Written(changes) = outcome {
+        eprintln!(
+            "wrote {} ({})",
+            pin::lock_path(recipe).display(),
+            package_counts(&locks)
+        );
+        for c in changes {
+            eprintln!("  {c}");
+        }
+    }
+    Ok(locks)
+}
+
+/// `120 packages`, or `linux/amd64: 120 packages, linux/arm64: 119 packages`.
+pub(crate) fn package_counts(locks: &[(composer::recipe::Platform, Lock)]) -> String {
+    match locks {
+        [(_, lock)] => format!("{} packages", lock.debian.len()),
+        _ => locks
+            .iter()
+            .map(|(p, l)| format!("{p}: {} packages", l.debian.len()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}

@@ -177,16 +177,31 @@ pub enum CheckError {
 /// # Errors
 /// [`CheckError`] when the image cannot be read.
 pub fn check_image(path: &Path, cfg: &CheckConfig) -> Result<Report, CheckError> {
-    check_image_cached(path, cfg, None)
+    check_image_cached(path, None, cfg, None)
 }
 
-/// As [`check_image`], keeping each layer's index in `store` so a layer checked before is
-/// not read again (see [`Rootfs::read_cached`]).
+/// Reads the image at `path` and checks it; of a multi-platform image, the image of
+/// `platform` (`linux/arm64`), and the report names it (`out/x [linux/arm64]`).
 ///
 /// # Errors
-/// [`CheckError`] when the image cannot be read.
+/// [`CheckError`] when the image cannot be read (a multi-platform image without
+/// `platform` included).
+pub fn check_image_for(
+    path: &Path,
+    platform: Option<&str>,
+    cfg: &CheckConfig,
+) -> Result<Report, CheckError> {
+    check_image_cached(path, platform, cfg, None)
+}
+
+/// As [`check_image_for`], keeping each layer's index in `store` so a layer checked before
+/// is not read again (see [`Rootfs::read_cached`]).
+///
+/// # Errors
+/// As [`check_image_for`].
 pub fn check_image_cached(
     path: &Path,
+    platform: Option<&str>,
     cfg: &CheckConfig,
     store: Option<&composer_store::Store>,
 ) -> Result<Report, CheckError> {
@@ -194,11 +209,14 @@ pub fn check_image_cached(
         path: path.to_path_buf(),
         source: Box::new(source),
     };
-    let view =
-        crate::oci::read_image(path).map_err(|e| err(crate::oci::walk::WalkError::from(e)))?;
+    let view = crate::oci::read_image_for(path, platform)
+        .map_err(|e| err(crate::oci::walk::WalkError::from(e)))?;
     let fs = Rootfs::read_cached(path, &view, store).map_err(err)?;
     let mut report = check_rootfs(&fs, cfg);
-    report.image = path.display().to_string();
+    report.image = match &view.platforms {
+        Some(p) => format!("{} [{}]", path.display(), p.selected),
+        None => path.display().to_string(),
+    };
     Ok(report)
 }
 

@@ -1092,3 +1092,107 @@ fn read_and_write_name_the_path() {
         "{shown}"
     );
 }
+
+// ---------------------------------------------------------------- multi-platform
+
+/// `sample_with_wheels` for linux/amd64 and an arm64 twin, in a two-platform lock of
+/// `PYTHON` with both platforms.
+fn sample_multi() -> (ImageSpec, MultiLock) {
+    let spec = spec(PYTHON).with_platforms(&[
+        recipe::parse_platform("linux/amd64").unwrap_or_else(|e| panic!("{e}")),
+        recipe::parse_platform("linux/arm64").unwrap_or_else(|e| panic!("{e}")),
+    ]);
+    let platforms = spec.platforms();
+    let mut amd = sample_with_wheels();
+    amd.recipe = inputs_digest(&spec.for_platform(&platforms[0]));
+    let mut arm = sample();
+    arm.recipe = inputs_digest(&spec.for_platform(&platforms[1]));
+    for d in arm.debian.iter_mut().filter(|d| d.architecture == "amd64") {
+        d.architecture = "arm64".into();
+        d.filename = d.filename.replace("_amd64.deb", "_arm64.deb");
+        d.url = d.url.replace("_amd64.deb", "_arm64.deb");
+    }
+    let multi = MultiLock::new(
+        &spec,
+        vec![
+            (platforms[0].clone(), sorted(amd)),
+            (platforms[1].clone(), sorted(arm)),
+        ],
+    );
+    (spec, multi)
+}
+
+#[test]
+fn multi_platform_text_round_trips() {
+    let (spec, multi) = sample_multi();
+    let text = multi.to_text();
+    assert!(
+        text.contains("\nplatform \"linux/amd64\" recipe=\"sha256:"),
+        "{text}"
+    );
+    assert!(text.contains("{\n    deb \"base-files\""), "{text}");
+    assert!(text.contains("\n\n    wheel \"idna\""), "{text}");
+    let parsed = match LockFile::parse(&text, "x.lock") {
+        Ok(LockFile::Multi(m)) => m,
+        other => panic!("{other:#?}"),
+    };
+    assert_eq!(parsed, multi);
+    assert_eq!(parsed.to_text(), text);
+    assert!(parsed.is_current(&spec));
+    // Each block is the lock of the recipe for that platform alone.
+    for (p, lock) in &parsed.platforms {
+        assert!(lock.is_current(&spec.for_platform(p)), "{p}");
+    }
+    // Another order of platforms is another recipe.
+    let swapped = spec.with_platforms(&[spec.platforms()[1].clone(), spec.platform.clone()]);
+    assert!(!parsed.is_current(&swapped));
+    // One platform's readers refuse it, saying why.
+    let e = parse_err(&text);
+    assert!(matches!(e, LockError::MultiPlatform { .. }), "{e:?}");
+}
+
+#[test]
+fn single_platform_digest_is_unchanged_by_multi_platform_support() {
+    // A second platform changes the whole recipe's digest, not the first platform's.
+    let (spec, _) = sample_multi();
+    assert_ne!(inputs_digest(&spec), digest_of(PYTHON));
+    assert_eq!(
+        inputs_digest(&spec.for_platform(&spec.platform)),
+        digest_of(PYTHON)
+    );
+}
+
+#[test]
+fn multi_platform_parse_errors() {
+    let (_, multi) = sample_multi();
+    let text = multi.to_text();
+    let bad = |t: &str, needle: &str| match LockFile::parse(t, "x.lock") {
+        Ok(l) => panic!("parsed: {l:#?}"),
+        Err(e) => {
+            let shown = render(&e);
+            assert!(shown.contains(needle), "{shown}");
+        }
+    };
+    // An entry outside any platform block.
+    let stray = text.replacen(
+        "\nplatform \"linux/amd64\"",
+        "\ndeb \"x\"\nplatform \"linux/amd64\"",
+        1,
+    );
+    bad(&stray, "outside a `platform` block");
+    // A platform twice.
+    let twice = text.replace("platform \"linux/arm64\"", "platform \"linux/amd64\"");
+    bad(&twice, "platform `linux/amd64` is locked twice");
+    // No recipe digest, or a bad one.
+    let no_recipe = text.replacen(
+        "platform \"linux/amd64\" recipe=",
+        "platform \"linux/amd64\" other=",
+        1,
+    );
+    bad(&no_recipe, "a `platform` block takes");
+    let bad_platform = text.replace("platform \"linux/arm64\"", "platform \"linux/x86_64\"");
+    bad(&bad_platform, "architecture `x86_64` is not supported");
+    // An entry error inside a block points into it.
+    let inner = text.replacen("arch=\"arm64\"", "arch=1", 1);
+    bad(&inner, "must be a quoted string");
+}

@@ -17,6 +17,7 @@ use super::json::{OCI_LAYOUT, to_canonical};
 use crate::build::BuiltImage;
 use crate::layer::tar::{self as tarw, EntryKind, Header};
 use crate::layer::{LayerError, copy_layer_blob, copy_layer_tar};
+use crate::multiarch::BuiltIndex;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +64,14 @@ pub enum ExportError {
         /// Output path.
         path: PathBuf,
     },
+    /// A docker-archive holds one platform's image.
+    #[error(
+        "a docker-archive holds one platform's image, and this image has {platforms} platforms; write --format oci or oci-archive, or build one platform with --platform"
+    )]
+    MultiPlatform {
+        /// How many platforms the image has.
+        platforms: usize,
+    },
     /// Reading from the store failed.
     #[error(transparent)]
     Layer(#[from] LayerError),
@@ -82,9 +91,45 @@ pub fn export(
     out: &Path,
 ) -> Result<(), ExportError> {
     match format {
-        Format::Layout => write_layout(store, image, out),
-        Format::OciArchive => write_archive(out, |w| oci_archive(store, image, w)),
+        Format::Layout => write_layout(store, &image_blobs(image), &image.index, out),
+        Format::OciArchive => write_archive(out, |w| {
+            oci_archive(store, &image_blobs(image), &image.index, w)
+        }),
         Format::DockerArchive => write_archive(out, |w| docker_archive(store, image, w)),
+    }
+}
+
+/// Writes the multi-platform `image` from `store` to `out`: an OCI layout (directory or
+/// oci-archive) whose `index.json` points at the image index, which lists each platform's
+/// manifest. Blobs shared between platforms are written once.
+///
+/// # Errors
+/// [`ExportError::MultiPlatform`] for a docker-archive; otherwise as [`export`].
+pub fn export_index(
+    store: &Store,
+    image: &BuiltIndex,
+    format: Format,
+    out: &Path,
+) -> Result<(), ExportError> {
+    let mut blobs: Vec<ImageBlob<'_>> = image
+        .images
+        .iter()
+        .flat_map(|(_, i)| image_blobs(i))
+        .collect();
+    blobs.push(ImageBlob {
+        digest: &image.index_digest,
+        size: image.image_index.len() as u64,
+        layer: None,
+        bytes: &image.image_index,
+    });
+    blobs.sort_by(|a, b| a.digest.cmp(b.digest));
+    blobs.dedup_by(|a, b| a.digest == b.digest);
+    match format {
+        Format::Layout => write_layout(store, &blobs, &image.index, out),
+        Format::OciArchive => write_archive(out, |w| oci_archive(store, &blobs, &image.index, w)),
+        Format::DockerArchive => Err(ExportError::MultiPlatform {
+            platforms: image.images.len(),
+        }),
     }
 }
 
@@ -95,7 +140,12 @@ fn ioe(path: &Path) -> impl FnOnce(io::Error) -> ExportError + '_ {
     }
 }
 
-fn write_layout(store: &Store, image: &BuiltImage, dir: &Path) -> Result<(), ExportError> {
+fn write_layout(
+    store: &Store,
+    image_blobs: &[ImageBlob<'_>],
+    index: &[u8],
+    dir: &Path,
+) -> Result<(), ExportError> {
     if dir.exists() {
         let empty = std::fs::read_dir(dir).map_err(ioe(dir))?.next().is_none();
         if !empty && !dir.join("oci-layout").is_file() {
@@ -106,18 +156,18 @@ fn write_layout(store: &Store, image: &BuiltImage, dir: &Path) -> Result<(), Exp
     }
     let blobs = dir.join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs).map_err(ioe(&blobs))?;
-    let wanted: BTreeSet<String> = image_blobs(image)
+    let wanted: BTreeSet<String> = image_blobs
         .iter()
         .map(|b| b.digest.hex().to_string())
         .collect();
-    for blob in image_blobs(image) {
+    for blob in image_blobs {
         let dest = blobs.join(blob.digest.hex());
         put_blob(&blobs, blob.digest, blob.size, |w| {
             blob.write(store, w, &dest)
         })?;
     }
     replace_file(&dir.join("oci-layout"), OCI_LAYOUT)?;
-    replace_file(&dir.join("index.json"), &image.index)?;
+    replace_file(&dir.join("index.json"), index)?;
     for entry in std::fs::read_dir(&blobs).map_err(ioe(&blobs))? {
         let entry = entry.map_err(ioe(&blobs))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -320,15 +370,16 @@ impl Write for CountingWriter<'_> {
 
 fn oci_archive(
     store: &Store,
-    image: &BuiltImage,
+    blobs: &[ImageBlob<'_>],
+    index: &[u8],
     w: &mut ArchiveWriter<'_>,
 ) -> Result<(), ExportError> {
     w.file("oci-layout", OCI_LAYOUT)?;
-    w.file("index.json", &image.index)?;
+    w.file("index.json", index)?;
     w.dir("blobs")?;
     w.dir("blobs/sha256")?;
     let w_path = w.path;
-    for blob in image_blobs(image) {
+    for blob in blobs {
         w.stream(
             &format!("blobs/sha256/{}", blob.digest.hex()),
             blob.size,

@@ -300,6 +300,35 @@ pub fn index(manifest: &Descriptor, tags: &[String], platform: &Platform) -> Ind
     }
 }
 
+/// The image index of a multi-platform image: one entry per platform's manifest (each
+/// descriptor carries its `platform`), in the given (recipe) order.
+#[must_use]
+pub fn image_index(manifests: Vec<Descriptor>) -> Index {
+    Index {
+        schema_version: 2,
+        media_type: INDEX_MEDIA_TYPE.into(),
+        manifests,
+    }
+}
+
+/// A layout's `index.json` that points at an image index: one entry per tag, each naming
+/// `image_index` (as buildx and apko write a multi-platform layout).
+#[must_use]
+pub fn layout_index(image_index: &Descriptor, tags: &[String]) -> Index {
+    Index {
+        schema_version: 2,
+        media_type: INDEX_MEDIA_TYPE.into(),
+        manifests: tags
+            .iter()
+            .map(|t| Descriptor {
+                annotations: BTreeMap::from([(REF_NAME.to_string(), t.clone())]),
+                platform: None,
+                ..image_index.clone()
+            })
+            .collect(),
+    }
+}
+
 /// The `oci-layout` file.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
@@ -324,6 +353,7 @@ mod tests {
             name: "demo".into(),
             tags: vec!["1".into(), "latest".into()],
             platform: Platform::linux_amd64(),
+            other_platforms: Vec::new(),
             epoch: Some(0),
             version: Some("1.0".into()),
             source: None,

@@ -8,5 +8,5 @@ pub mod json;
 pub mod read;
 pub mod walk;
 
-pub use export::{ExportError, Format, export};
-pub use read::{ImageView, read_image};
+pub use export::{ExportError, Format, export, export_index};
+pub use read::{ImageView, PlatformsView, read_image, read_image_for};

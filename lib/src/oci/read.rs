@@ -34,6 +34,21 @@ pub struct ImageView {
     pub config: ImageConfig,
     /// Layers bottom first.
     pub layers: Vec<LayerView>,
+    /// Of a multi-platform image (its `index.json` points at an image index): the platform
+    /// read, and every platform of the index in order. `None` for a single-platform image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<PlatformsView>,
+}
+
+/// The platforms of a multi-platform image.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformsView {
+    /// The platform this view shows (`linux/arm64`).
+    pub selected: String,
+    /// The image index's digest.
+    pub index_digest: Digest,
+    /// Every platform of the image index, with its manifest digest, in index order.
+    pub all: Vec<(String, Digest)>,
 }
 
 /// One layer as inspected.
@@ -65,6 +80,20 @@ pub enum ReadError {
         /// Cause.
         #[source]
         source: std::io::Error,
+    },
+    /// A multi-platform image where one platform's image is expected, or a platform it
+    /// does not have.
+    #[error("{} is a multi-platform image ({}){}", path.display(), platforms.join(", "), match wanted {
+        Some(w) => format!(" without {w}"),
+        None => "; this command reads one platform's image: build that platform alone (`compose build --platform P`), or use `compose inspect` to list the platforms".to_owned(),
+    })]
+    MultiPlatform {
+        /// Path.
+        path: PathBuf,
+        /// The platforms the image has.
+        platforms: Vec<String>,
+        /// The platform asked for, when it is missing.
+        wanted: Option<String>,
     },
     /// Malformed content.
     #[error("{}: {what}", path.display())]
@@ -106,6 +135,16 @@ impl Files {
 /// # Errors
 /// [`ReadError`] naming the path.
 pub fn read_image(path: &Path) -> Result<ImageView, ReadError> {
+    read_image_for(path, None)
+}
+
+/// Reads the image at `path`; of a multi-platform image, the image of `platform`
+/// (`linux/arm64`). `None` reads a single-platform image and refuses a multi-platform one
+/// with [`ReadError::MultiPlatform`], which lists its platforms.
+///
+/// # Errors
+/// [`ReadError`] naming the path.
+pub fn read_image_for(path: &Path, platform: Option<&str>) -> Result<ImageView, ReadError> {
     let ioe = |source| ReadError::Io {
         path: path.to_path_buf(),
         source,
@@ -119,7 +158,11 @@ pub fn read_image(path: &Path) -> Result<ImageView, ReadError> {
     if files.small.contains_key("manifest.json") && !files.small.contains_key("index.json") {
         docker_view(&files)
     } else {
-        oci_view(&files, if meta.is_dir() { "oci" } else { "oci-archive" })
+        oci_view(
+            &files,
+            if meta.is_dir() { "oci" } else { "oci-archive" },
+            platform,
+        )
     }
 }
 
@@ -222,7 +265,22 @@ fn read_tar(path: &Path) -> Result<Files, ReadError> {
     Ok(files)
 }
 
-fn oci_view(files: &Files, format: &'static str) -> Result<ImageView, ReadError> {
+/// `os/arch[/variant]` of an index entry.
+fn platform_name(d: &super::json::Descriptor) -> String {
+    d.platform.as_ref().map_or_else(
+        || "unknown".to_owned(),
+        |p| match &p.variant {
+            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+            None => format!("{}/{}", p.os, p.architecture),
+        },
+    )
+}
+
+fn oci_view(
+    files: &Files,
+    format: &'static str,
+    platform: Option<&str>,
+) -> Result<ImageView, ReadError> {
     let index: Index = files.json("index.json")?;
     let first = index.manifests.first().ok_or_else(|| ReadError::Invalid {
         path: files.path.clone(),
@@ -233,6 +291,41 @@ fn oci_view(files: &Files, format: &'static str) -> Result<ImageView, ReadError>
         .iter()
         .filter_map(|m| m.annotations.get(REF_NAME).cloned())
         .collect();
+    let mut platforms = None;
+    let mut first = first.clone();
+    if first.media_type == super::json::INDEX_MEDIA_TYPE {
+        let image_index: Index = files.json(&format!("blobs/sha256/{}", first.digest.hex()))?;
+        let all: Vec<(String, Digest)> = image_index
+            .manifests
+            .iter()
+            .map(|m| (platform_name(m), m.digest.clone()))
+            .collect();
+        let names = || all.iter().map(|(p, _)| p.clone()).collect();
+        let Some(wanted) = platform else {
+            return Err(ReadError::MultiPlatform {
+                path: files.path.clone(),
+                platforms: names(),
+                wanted: None,
+            });
+        };
+        let Some(chosen) = image_index
+            .manifests
+            .iter()
+            .find(|m| platform_name(m) == wanted)
+        else {
+            return Err(ReadError::MultiPlatform {
+                path: files.path.clone(),
+                platforms: names(),
+                wanted: Some(wanted.to_owned()),
+            });
+        };
+        platforms = Some(PlatformsView {
+            selected: wanted.to_owned(),
+            index_digest: first.digest.clone(),
+            all,
+        });
+        first = chosen.clone();
+    }
     let manifest: Manifest = files.json(&format!("blobs/sha256/{}", first.digest.hex()))?;
     let config: ImageConfig =
         files.json(&format!("blobs/sha256/{}", manifest.config.digest.hex()))?;
@@ -266,6 +359,7 @@ fn oci_view(files: &Files, format: &'static str) -> Result<ImageView, ReadError>
         manifest: Some(manifest),
         config,
         layers,
+        platforms,
     })
 }
 
@@ -311,5 +405,6 @@ fn docker_view(files: &Files) -> Result<ImageView, ReadError> {
         config_digest: Digest::of_bytes(config_bytes),
         config,
         layers,
+        platforms: None,
     })
 }

@@ -61,6 +61,8 @@ pub enum ErrorKind {
     InvalidTag,
     /// A platform that is not `linux/<supported arch>[/variant]`.
     InvalidPlatform,
+    /// The same platform named twice in `platform`.
+    DuplicatePlatform,
     /// An epoch that is not an RFC 3339 timestamp or non-negative integer.
     InvalidEpoch,
     /// An `expose` value that is not `PORT[/tcp|udp|sctp]`.
@@ -136,6 +138,7 @@ impl ErrorKind {
         Self::InvalidMode,
         Self::InvalidTag,
         Self::InvalidPlatform,
+        Self::DuplicatePlatform,
         Self::InvalidEpoch,
         Self::InvalidPort,
         Self::InvalidName,
@@ -187,6 +190,7 @@ impl ErrorKind {
             Self::InvalidMode => "recipe::invalid_mode",
             Self::InvalidTag => "recipe::invalid_tag",
             Self::InvalidPlatform => "recipe::invalid_platform",
+            Self::DuplicatePlatform => "recipe::duplicate_platform",
             Self::InvalidEpoch => "recipe::invalid_epoch",
             Self::InvalidPort => "recipe::invalid_port",
             Self::InvalidName => "recipe::invalid_name",

@@ -33,6 +33,27 @@ pub use pypi::DEFAULT_INDEX as DEFAULT_PYPI_INDEX;
 pub use request::{InvalidRequest, PackageRequest, Relation};
 pub use source::{FsLoader, SourceLoader};
 
+/// A platform that is not `linux/<supported arch>[/variant]` (from `--platform`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}; {help}")]
+pub struct InvalidPlatform {
+    /// What is wrong.
+    pub message: String,
+    /// How to write it.
+    pub help: String,
+}
+
+/// Parses `os/arch[/variant]` as the recipe's `platform` node does (`linux/arm64`).
+///
+/// # Errors
+/// [`InvalidPlatform`] with the same message and help a recipe gets.
+pub fn parse_platform(text: &str) -> Result<Platform, InvalidPlatform> {
+    validate::platform(text.trim()).map_err(|p| InvalidPlatform {
+        message: p.message,
+        help: p.help,
+    })
+}
+
 /// Loads the recipe at `path` from the file system.
 ///
 /// Diagnostics name files as `path` was given (includes relative to it); relative

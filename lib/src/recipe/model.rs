@@ -14,8 +14,13 @@ pub struct ImageSpec {
     pub name: String,
     /// Tags, in recipe order; never empty after validation (defaults to `latest`).
     pub tags: Vec<String>,
-    /// Target platform.
+    /// Target platform: the only one, or the first of a multi-platform recipe
+    /// (`platform "linux/amd64" "linux/arm64"`).
     pub platform: Platform,
+    /// The recipe's further platforms, in recipe order, each different from `platform` and
+    /// from each other; empty for a single-platform image (the usual case). Resolution,
+    /// planning and building run once per platform on [`ImageSpec::for_platform`].
+    pub other_platforms: Vec<Platform>,
     /// The recipe's epoch in seconds since 1970 (`epoch "2026-11-01T00:00:00Z"` or an integer);
     /// `None` when the recipe does not pin one. `SOURCE_DATE_EPOCH` overrides it at build time.
     pub epoch: Option<i64>,
@@ -242,6 +247,44 @@ pub struct RuntimeConfig {
     pub volumes: Vec<String>,
     /// `stop-signal "SIGTERM"`.
     pub stop_signal: Option<String>,
+}
+
+impl ImageSpec {
+    /// Every target platform, in recipe order: `platform`, then `other_platforms`.
+    #[must_use]
+    pub fn platforms(&self) -> Vec<Platform> {
+        std::iter::once(self.platform.clone())
+            .chain(self.other_platforms.iter().cloned())
+            .collect()
+    }
+
+    /// Whether the recipe names more than one platform (its output is an image index).
+    #[must_use]
+    pub fn is_multi_platform(&self) -> bool {
+        !self.other_platforms.is_empty()
+    }
+
+    /// This spec for `platform` alone: what one platform's resolution, plan and image see.
+    #[must_use]
+    pub fn for_platform(&self, platform: &Platform) -> ImageSpec {
+        ImageSpec {
+            platform: platform.clone(),
+            other_platforms: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    /// This spec with `platforms` (at least one) instead of its own, in that order (the
+    /// `--platform` override of `compose build` and `compose lock`).
+    #[must_use]
+    pub fn with_platforms(&self, platforms: &[Platform]) -> ImageSpec {
+        let mut s = self.clone();
+        if let Some((first, rest)) = platforms.split_first() {
+            s.platform = first.clone();
+            s.other_platforms = rest.to_vec();
+        }
+        s
+    }
 }
 
 impl Platform {

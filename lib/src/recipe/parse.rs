@@ -72,10 +72,10 @@ const TAG: Shape = shape("tag", &["TAG"], true, &[], false, r#"tag "1.0" "latest
 const PLATFORM: Shape = shape(
     "platform",
     &["PLATFORM"],
-    false,
+    true,
     &[],
     false,
-    r#"platform "linux/amd64""#,
+    r#"platform "linux/amd64" "linux/arm64""#,
 );
 const EPOCH: Shape = shape(
     "epoch",
@@ -210,7 +210,8 @@ pub(super) type Site = (usize, SourceSpan);
 struct ImageDraft {
     name: String,
     tags: Vec<String>,
-    platform: Option<Platform>,
+    /// Every platform with the span that named it, in recipe order.
+    platforms: Vec<(Platform, SourceSpan)>,
     epoch: Option<i64>,
     version: Option<String>,
     source: Option<String>,
@@ -359,7 +360,16 @@ pub(crate) fn build(spliced: &Spliced) -> Result<ImageSpec, Vec<RecipeDiagnostic
             } else {
                 image.tags
             },
-            platform: image.platform.unwrap_or_else(Platform::linux_amd64),
+            platform: image
+                .platforms
+                .first()
+                .map_or_else(Platform::linux_amd64, |(p, _)| p.clone()),
+            other_platforms: image
+                .platforms
+                .iter()
+                .skip(1)
+                .map(|(p, _)| p.clone())
+                .collect(),
             epoch: image.epoch,
             version: image.version,
             source: image.source,
@@ -471,23 +481,42 @@ fn image(
                 }
             }
             "platform" => {
-                let Some(e) = single_arg(cx, child, &PLATFORM) else {
+                let Some(entries) = cx.check(child, &PLATFORM) else {
                     continue;
                 };
                 if dup(cx, "image.platform", "`platform`") {
                     continue;
                 }
-                let Some(text) = cx.string(e, "the platform") else {
-                    continue;
-                };
-                match validate::platform(&text) {
-                    Ok(p) => draft.platform = Some(p),
-                    Err(p) => cx.problem(
-                        ErrorKind::InvalidPlatform,
-                        e.span(),
-                        "unsupported platform",
-                        p,
-                    ),
+                for e in &entries.args {
+                    let Some(text) = cx.string(e, "the platform") else {
+                        continue;
+                    };
+                    match validate::platform(&text) {
+                        Ok(p) => {
+                            if let Some((_, first)) = draft.platforms.iter().find(|(q, _)| *q == p)
+                            {
+                                let d = cx
+                                    .file
+                                    .diag(
+                                        ErrorKind::DuplicatePlatform,
+                                        e.span(),
+                                        "named again here",
+                                        format!("platform `{p}` is named twice"),
+                                    )
+                                    .secondary(*first, "first named here")
+                                    .help("name each platform once");
+                                cx.push(d);
+                            } else {
+                                draft.platforms.push((p, e.span()));
+                            }
+                        }
+                        Err(p) => cx.problem(
+                            ErrorKind::InvalidPlatform,
+                            e.span(),
+                            "unsupported platform",
+                            p,
+                        ),
+                    }
                 }
             }
             "epoch" => {

@@ -649,6 +649,44 @@ fn unexpected_children_and_annotations() {
 }
 
 #[test]
+fn several_platforms() {
+    let spec = ok(r#"image "x" { platform "linux/arm64" "linux/amd64" "linux/arm/v7"; }"#);
+    let names: Vec<String> = spec.platforms().iter().map(ToString::to_string).collect();
+    assert_eq!(names, ["linux/arm64", "linux/amd64", "linux/arm/v7"]);
+    assert!(spec.is_multi_platform());
+    let one_platform = spec.for_platform(&Platform::linux_amd64());
+    assert_eq!(one_platform.platforms(), [Platform::linux_amd64()]);
+    assert!(!ok(r#"image "x" { platform "linux/arm64"; }"#).is_multi_platform());
+
+    let f = one(
+        r#"image "x" { platform "linux/amd64" "linux/arm64" "linux/amd64"; }"#,
+        ErrorKind::DuplicatePlatform,
+    );
+    assert_eq!(f.at, r#""linux/amd64""#);
+    let e = load_files(&[(
+        MAIN,
+        "image \"x\" {\n    platform \"linux/amd64\" \"linux/arm64\" \"linux/arm64\"\n}\n",
+    )])
+    .err()
+    .map(|e| render(&e))
+    .unwrap_or_default();
+    let expected = r#"recipe::duplicate_platform
+
+  × platform `linux/arm64` is named twice
+   ╭─[/r/main.kdl:2:42]
+ 1 │ image "x" {
+ 2 │     platform "linux/amd64" "linux/arm64" "linux/arm64"
+   ·                            ──────┬────── ──────┬──────
+   ·                                  │             ╰── named again here
+   ·                                  ╰── first named here
+ 3 │ }
+   ╰────
+  help: name each platform once
+"#;
+    assert_eq!(e, expected, "{e}");
+}
+
+#[test]
 fn duplicate_settings() {
     let f = one(
         "image \"x\"\nconfig {\n  workdir \"/a\"\n  workdir \"/b\"\n}",
