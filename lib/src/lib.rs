@@ -20,6 +20,7 @@ pub mod audit;
 pub mod auth;
 pub mod base64;
 pub mod build;
+pub mod cache;
 pub mod check;
 pub mod debian;
 pub mod diff;
