@@ -3,14 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use composer::cache::Cache;
 use composer::check::{CheckConfig, Report, check_image};
 use composer::layer::build::Provenance;
 use composer::pin::LockMode;
+use composer::registry::{self, ClientOptions, Reference};
 use composer::{BuiltImage, Format, ImageSpec, Inputs, Store, build, export};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
 use super::{build_options, fetcher, load_recipe, obtain_lock, open_store};
-use crate::args::{BuildArgs, CompressionArg, FormatArg, JobsArg};
+use crate::args::{BuildArgs, CompressionArg, FormatArg, JobsArg, RegistryArgs};
 use crate::progress::Bars;
 
 /// A recipe built into the store.
@@ -18,6 +20,8 @@ pub(crate) struct Built {
     pub(crate) spec: ImageSpec,
     pub(crate) store: Store,
     pub(crate) image: BuiltImage,
+    /// Files downloaded from their mirrors.
+    pub(crate) downloads: usize,
 }
 
 /// Loads, locks (as `locked` allows) and builds `recipe` into the store.
@@ -27,6 +31,7 @@ pub(crate) fn build_recipe(
     locked: bool,
     jobs: &JobsArg,
     compression: CompressionArg,
+    cache: Option<&Cache>,
 ) -> Result<Built> {
     let spec = load_recipe(recipe)?;
     let opts = build_options(jobs, compression)?;
@@ -42,12 +47,50 @@ pub(crate) fn build_recipe(
     let inputs = Inputs {
         lock: Some(&lock),
         fetcher: &fetcher,
+        cache,
     };
     let image = build(&store, &spec, inputs, &opts, &bars)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot build {}", recipe.display()))?;
     bars.finish();
-    Ok(Built { spec, store, image })
+    let downloads = bars.downloads();
+    Ok(Built {
+        spec,
+        store,
+        image,
+        downloads,
+    })
+}
+
+/// The cache named by `--cache`, else `$COMPOSE_CACHE`; credentials and `--insecure` as for
+/// `--push`. A malformed reference is an error; a registry that cannot be used is a warning.
+fn open_cache(flag: Option<&str>, args: &RegistryArgs) -> Result<Option<Cache>> {
+    let from_env = std::env::var("COMPOSE_CACHE").ok();
+    let Some(text) = flag
+        .or(from_env.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let reference = Reference::parse(text)
+        .into_diagnostic()
+        .wrap_err("--cache (or COMPOSE_CACHE)")?;
+    let mut options = ClientOptions::default();
+    options.insecure.clone_from(&args.insecure);
+    if let Some(n) = args.attempts {
+        options.attempts = n;
+    }
+    match registry::credentials::from_environment(&reference.registry) {
+        Ok(login) => options.login = login,
+        Err(e) => {
+            return Ok(Some(Cache::unavailable(
+                format!("{}/{}", reference.registry, reference.repository),
+                &e.to_string(),
+            )));
+        }
+    }
+    Ok(Some(Cache::connect(&reference, options)))
 }
 
 /// Where the image is written before the check passes: beside `out`, hidden.
@@ -111,7 +154,21 @@ fn export_checked(built: &Built, format: Format, out: &Path, cfg: &CheckConfig) 
 }
 
 pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
-    let built = build_recipe(store, &a.recipe, a.locked, &a.jobs, a.compression)?;
+    let cache = open_cache(a.cache.as_deref(), &a.registry)?;
+    let built = build_recipe(
+        store,
+        &a.recipe,
+        a.locked,
+        &a.jobs,
+        a.compression,
+        cache.as_ref(),
+    )?;
+    let cache_report = cache.as_ref().map(Cache::report);
+    if let Some(r) = &cache_report {
+        for w in &r.warnings {
+            eprintln!("warning: cache {}: {w}", r.reference);
+        }
+    }
     let (spec, image) = (&built.spec, &built.image);
     let (format, default_out) = match a.format {
         FormatArg::Oci => (Format::Layout, format!("out/{}", spec.name)),
@@ -173,13 +230,21 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
                     "name": l.name, "digest": l.output.digest, "diff_id": l.output.diff_id,
                     "size": l.output.size, "uncompressed_size": l.output.tar_size,
                     "cached": l.provenance == Provenance::Cached,
+                    "fragments_compressed": match l.provenance {
+                        Provenance::Cached => 0,
+                        Provenance::Built { compressed, .. } => compressed,
+                    },
                 })
             })
             .collect();
         let mut doc = serde_json::json!({
             "name": image.name, "tags": image.tags, "manifest": image.manifest_digest,
             "config": image.config_digest, "output": out, "layers": layers, "sbom": sbom,
+            "downloads": built.downloads,
         });
+        if let Some(r) = &cache_report {
+            doc["cache"] = serde_json::to_value(r).into_diagnostic()?;
+        }
         if let Some(r) = &report {
             doc["check"] = serde_json::to_value(r).into_diagnostic()?;
             doc["check"]["passed"] = r.passed().into();
@@ -210,6 +275,18 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         }
         if let Some(r) = &report {
             eprint!("{}", r.to_text());
+        }
+        if let Some(r) = &cache_report {
+            eprintln!(
+                "cache {}: {} nodes pulled ({} blobs), {} uploaded ({} blobs), {} already there; {} files downloaded from mirrors",
+                r.reference,
+                r.pulled,
+                r.blobs_pulled,
+                r.pushed,
+                r.blobs_pushed,
+                r.present,
+                built.downloads
+            );
         }
         if !failed {
             eprintln!(

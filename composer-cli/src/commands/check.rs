@@ -21,7 +21,7 @@ fn is_recipe(p: &std::path::Path) -> bool {
 
 pub(crate) fn run(store: Option<PathBuf>, a: CheckArgs) -> Result<ExitCode> {
     let mut report = if is_recipe(&a.target) {
-        let built = build_recipe(store, &a.target, a.locked, &a.jobs, a.compression)?;
+        let built = build_recipe(store, &a.target, a.locked, &a.jobs, a.compression, None)?;
         let tmp = tempfile::Builder::new()
             .prefix("compose-check-")
             .tempdir()

@@ -132,21 +132,28 @@ impl Cache {
     pub fn connect(reference: &Reference, options: ClientOptions) -> Self {
         match RegistryRemote::connect(reference, options) {
             Ok(r) => Self::new(Box::new(r)),
-            Err(e) => {
-                let state = State {
-                    report: CacheReport {
-                        reference: format!("{}/{}", reference.registry, reference.repository),
-                        warnings: vec![format!("cache not used: {e}")],
-                        ..CacheReport::default()
-                    },
-                    off: true,
-                    ..State::default()
-                };
-                Self {
-                    remote: None,
-                    state: Mutex::new(state),
-                }
-            }
+            Err(e) => Self::unavailable(
+                format!("{}/{}", reference.registry, reference.repository),
+                &e.to_string(),
+            ),
+        }
+    }
+
+    /// A cache that does nothing, its report saying why (`reference` is `host/repo`).
+    #[must_use]
+    pub fn unavailable(reference: String, why: &str) -> Self {
+        let state = State {
+            report: CacheReport {
+                reference,
+                warnings: vec![format!("cache not used: {why}")],
+                ..CacheReport::default()
+            },
+            off: true,
+            ..State::default()
+        };
+        Self {
+            remote: None,
+            state: Mutex::new(state),
         }
     }
 

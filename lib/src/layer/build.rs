@@ -156,6 +156,59 @@ pub fn build_layer(
     Ok((out, Provenance::Built { compressed, reused }))
 }
 
+/// The layer node id of `plan` (what [`build_layer`] stores it under).
+#[must_use]
+pub fn layer_node_id(plan: &LayerPlan, compression: Compression, mtime: u64) -> NodeId {
+    let frag_ids: Vec<NodeId> = plan
+        .fragments
+        .iter()
+        .map(|f| f.node_id(compression, mtime))
+        .collect();
+    layer_id(&frag_ids, compression)
+}
+
+/// Whether the layer node `id` is in the store whole (so [`build_layer`] reads nothing).
+///
+/// # Errors
+/// A store failure.
+pub fn is_layer_stored(store: &Store, id: &NodeId) -> Result<bool, LayerError> {
+    Ok(cached_layer(store, id)?.is_some())
+}
+
+/// The archives (`.deb`s, wheels) that building `plan` would read: none when the layer is
+/// stored, else those of its fragments that are not.
+///
+/// # Errors
+/// A store failure.
+pub fn archives_needed(
+    store: &Store,
+    plan: &LayerPlan,
+    compression: Compression,
+    mtime: u64,
+) -> Result<std::collections::BTreeSet<Digest>, LayerError> {
+    let mut out = std::collections::BTreeSet::new();
+    if is_layer_stored(store, &layer_node_id(plan, compression, mtime))? {
+        return Ok(out);
+    }
+    for f in &plan.fragments {
+        let stored = store
+            .get_node(&f.node_id(compression, mtime))?
+            .is_some_and(|rec| {
+                rec.kind == FRAGMENT_KIND
+                    && matches!(rec.blobs.as_slice(), [d] if store.has_blob(d))
+            });
+        if stored {
+            continue;
+        }
+        for e in &f.entries {
+            if let Content::Extracted { archive, .. } = &e.content {
+                out.insert(archive.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn cached_layer(store: &Store, id: &NodeId) -> Result<Option<LayerOutput>, LayerError> {
     let Some(rec) = store.get_node(id)? else {
         return Ok(None);
