@@ -252,6 +252,11 @@ fn an_unreachable_cache_or_a_wrong_password_is_a_warning_and_the_build_goes_on()
         "{err}"
     );
     assert!(!err.contains("wrong-password"), "{err}");
+    // The summary line (text mode).
+    assert!(
+        err.contains(&format!("cache {host}/{REPO}: 0 nodes pulled")),
+        "{err}"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), plain);
 }
 
