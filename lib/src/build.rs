@@ -344,14 +344,14 @@ pub fn plan(
             );
         }
     }
+    listing_nodes.retain(|(id, _)| !listing_stored(store, id));
+    if let Some(cache) = inputs.cache {
+        let ids: Vec<NodeId> = listing_nodes.iter().map(|(id, _)| *id).collect();
+        cache.pull_all(store, &ids);
+    }
     let unlisted: Vec<Download> = listing_nodes
         .iter()
-        .filter(|(id, _)| {
-            !listing_stored(store, id)
-                && !inputs
-                    .cache
-                    .is_some_and(|c| c.pull(store, id) && listing_stored(store, id))
-        })
+        .filter(|(id, _)| !listing_stored(store, id))
         .filter_map(|(_, archive)| archives.get(archive).cloned())
         .collect();
     fetch_archives(store, inputs, unlisted, false, reporter)?;
@@ -497,21 +497,28 @@ pub fn plan(
     let graph = build_graph(spec, &layers, opts.compression, mtime);
     // Layers come from the store, else from the cache; the archives of the fragments still
     // missing are downloaded now.
+    let perr = |lp: &LayerPlan| {
+        let layer = lp.name.clone();
+        move |source: LayerError| BuildError::Plan {
+            layer,
+            source: Box::new(source),
+        }
+    };
+    if let Some(cache) = inputs.cache {
+        let mut missing = Vec::new();
+        for lp in &layers {
+            let id = crate::layer::build::layer_node_id(lp, opts.compression, mtime);
+            if !crate::layer::build::is_layer_stored(store, &id).map_err(perr(lp))? {
+                missing.push(id);
+            }
+        }
+        cache.pull_all(store, &missing);
+    }
     let mut needed = BTreeSet::new();
     for lp in &layers {
-        let perr = |source: LayerError| BuildError::Plan {
-            layer: lp.name.clone(),
-            source: Box::new(source),
-        };
-        let id = crate::layer::build::layer_node_id(lp, opts.compression, mtime);
-        if crate::layer::build::is_layer_stored(store, &id).map_err(perr)?
-            || inputs.cache.is_some_and(|c| c.pull(store, &id))
-        {
-            continue;
-        }
         needed.extend(
             crate::layer::build::archives_needed(store, lp, opts.compression, mtime)
-                .map_err(perr)?,
+                .map_err(perr(lp))?,
         );
     }
     fetch_archives(

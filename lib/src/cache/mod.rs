@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use composer_store::{Digest, NodeId, NodeRecord, Store, StoreError};
+use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -27,6 +28,9 @@ use crate::registry::source::BlobSource;
 use crate::registry::{ClientOptions, Reference, RegistryError};
 use node::{BlobDesc, ChildRecord, NodeDoc};
 pub use remote::{RegistryRemote, Remote};
+
+/// Nodes looked up, pulled or uploaded at once.
+const PARALLEL: usize = 6;
 
 /// The node kind whose record describes a layer (see [`crate::layer::build`]).
 const LAYER_KIND: &str = "layer";
@@ -190,6 +194,10 @@ impl Cache {
             )
         );
         self.with_state(|s| {
+            if s.off {
+                // Another thread found the registry gone already: said once is enough.
+                return;
+            }
             let mut line = format!("{what}: {e}");
             if off {
                 line.push_str(" (cache not used for the rest of this build)");
@@ -223,6 +231,15 @@ impl Cache {
         }
     }
 
+    /// Pulls each of `ids` the cache has, [`PARALLEL`] at a time; returns which are in the
+    /// store now (in the order of `ids`).
+    pub fn pull_all(&self, store: &Store, ids: &[NodeId]) -> Vec<bool> {
+        if ids.is_empty() || self.remote().is_none() {
+            return vec![false; ids.len()];
+        }
+        in_pool(|| ids.par_iter().map(|id| self.pull(store, id)).collect())
+    }
+
     /// Pulls blob `digest` (a package archive another node carried) into `store`; `true`
     /// when it is there now.
     pub fn fetch_blob(&self, store: &Store, digest: &Digest) -> bool {
@@ -243,32 +260,64 @@ impl Cache {
     }
 
     /// Uploads every node of `nodes` the cache does not have (`HEAD` on its tag first;
-    /// nodes pulled in this build are known present). Failures are warnings.
+    /// nodes pulled in this build are known present), [`PARALLEL`] at a time. Failures are
+    /// warnings.
     pub fn upload(&self, store: &Store, nodes: &[Upload]) {
-        for u in nodes {
-            let Some(remote) = self.remote() else {
-                return;
-            };
-            if self
-                .with_state(|s| s.pulled.contains(&u.id))
-                .unwrap_or(false)
-            {
-                self.with_state(|s| s.report.present += 1);
-                continue;
-            }
-            match upload_node(remote, store, u) {
-                Ok(Some(blobs)) => {
-                    self.with_state(|s| {
-                        s.report.pushed += 1;
-                        s.report.blobs_pushed += blobs;
-                    });
+        in_pool(|| nodes.par_iter().for_each(|u| self.upload_one(store, u)));
+    }
+
+    fn upload_one(&self, store: &Store, u: &Upload) {
+        let Some(remote) = self.remote() else {
+            return;
+        };
+        if self
+            .with_state(|s| s.pulled.contains(&u.id))
+            .unwrap_or(false)
+        {
+            self.with_state(|s| s.report.present += 1);
+            return;
+        }
+        // A writer of the same node at the same time can make a registry refuse our
+        // manifest for a moment (distribution's filesystem storage rewrites a blob's link
+        // in place, so a concurrent reader may find it empty: MANIFEST_BLOB_UNKNOWN). The
+        // content is identical whoever writes it: try again, finding the tag or writing it.
+        let mut result = upload_node(remote, store, u);
+        for delay in [250, 1000] {
+            match &result {
+                Err(CacheError::Registry(RegistryError::Status {
+                    status: 400,
+                    detail,
+                    ..
+                })) if detail.contains("BLOB_UNKNOWN") => {
+                    std::thread::sleep(std::time::Duration::from_millis(delay));
+                    result = upload_node(remote, store, u);
                 }
-                Ok(None) => {
-                    self.with_state(|s| s.report.present += 1);
-                }
-                Err(e) => self.warn(&format!("uploading node {}", node::tag(&u.id)), &e),
+                _ => break,
             }
         }
+        match result {
+            Ok(Some(blobs)) => {
+                self.with_state(|s| {
+                    s.report.pushed += 1;
+                    s.report.blobs_pushed += blobs;
+                });
+            }
+            Ok(None) => {
+                self.with_state(|s| s.report.present += 1);
+            }
+            Err(e) => self.warn(&format!("uploading node {}", node::tag(&u.id)), &e),
+        }
+    }
+}
+
+/// Runs `f` on a pool of [`PARALLEL`] threads (on the caller's when none can start).
+fn in_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(PARALLEL)
+        .build()
+    {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
     }
 }
 
@@ -276,7 +325,8 @@ impl Cache {
 /// Returns the number of blobs downloaded, or `None` when the cache lacks the node.
 fn pull_node(remote: &dyn Remote, store: &Store, id: &NodeId) -> Result<Option<usize>, CacheError> {
     let tag = node::tag(id);
-    let invalid = |why: String| CacheError::Invalid(format!("{tag}: {why}"));
+    // The caller's warning names the node.
+    let invalid = CacheError::Invalid;
     let Some(bytes) = remote.manifest(&tag)? else {
         return Ok(None);
     };
@@ -296,10 +346,7 @@ fn pull_node(remote: &dyn Remote, store: &Store, id: &NodeId) -> Result<Option<u
         pulled += 1;
     }
     if doc.record.kind == LAYER_KIND {
-        check_layer(store, &doc).map_err(|e| match e {
-            CacheError::Invalid(why) => invalid(why),
-            other => other,
-        })?;
+        check_layer(store, &doc)?;
     }
     for c in &doc.children {
         if !store.has_node(&c.id) {

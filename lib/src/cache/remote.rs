@@ -1,6 +1,7 @@
 //! The network side of the shared store: the [`Remote`] trait (what the cache asks of a
 //! registry repository) and [`RegistryRemote`], its implementation over the registry
-//! client. Tests of the pure logic replace it with an in-memory map.
+//! client (a few connections, so that lookups can run in parallel). Tests of the cache's
+//! logic replace it with an in-memory map.
 
 use std::sync::Mutex;
 
@@ -44,11 +45,15 @@ pub trait Remote: Send + Sync {
     -> Result<usize, CacheError>;
 }
 
-/// A registry repository reached through [`Client`] (one connection, requests serialized).
+/// Connections per registry: requests on one are serialized.
+const CONNECTIONS: usize = 4;
+
+/// A registry repository reached through [`Client`]s: the first connected up front (to
+/// learn that the registry answers and takes the login), the others on first use.
 pub struct RegistryRemote {
     reference: Reference,
     options: ClientOptions,
-    client: Mutex<Client>,
+    clients: Vec<Mutex<Option<Client>>>,
 }
 
 impl std::fmt::Debug for RegistryRemote {
@@ -70,22 +75,35 @@ impl RegistryRemote {
         reference.tag = None;
         reference.digest = None;
         let client = Client::connect(&reference, options.clone(), &[])?;
+        let mut clients = vec![Mutex::new(Some(client))];
+        clients.extend((1..CONNECTIONS).map(|_| Mutex::new(None)));
         Ok(Self {
             reference,
             options,
-            client: Mutex::new(client),
+            clients,
         })
     }
 
+    /// Runs `f` on a free connection (connecting it if it is new), else waits for the first.
     fn with_client<T>(
         &self,
         f: impl FnOnce(&mut Client, &str) -> Result<T, crate::registry::RegistryError>,
     ) -> Result<T, CacheError> {
-        let mut c = self
-            .client
-            .lock()
-            .map_err(|_| CacheError::Invalid("the registry client was poisoned".into()))?;
-        Ok(f(&mut c, &self.reference.repository)?)
+        let poisoned = || CacheError::Invalid("a registry connection was poisoned".into());
+        let mut slot = match self.clients.iter().find_map(|c| c.try_lock().ok()) {
+            Some(g) => g,
+            None => self
+                .clients
+                .first()
+                .ok_or_else(poisoned)?
+                .lock()
+                .map_err(|_| poisoned())?,
+        };
+        if slot.is_none() {
+            *slot = Some(Client::connect(&self.reference, self.options.clone(), &[])?);
+        }
+        let client = slot.as_mut().ok_or_else(poisoned)?;
+        Ok(f(client, &self.reference.repository)?)
     }
 }
 
