@@ -206,6 +206,8 @@ fn a_second_machine_builds_from_the_cache_without_mirrors_or_compressing() {
     lb.check_diff_ids();
     // The accounts planning derived from base-passwd (the one .deb the cache carries).
     assert!(lb.entries(0).contains_key("etc/passwd"));
+    // What B pulled is a consistent store (every record's blobs there and intact).
+    run_ok(compose(&store_b).args(["store", "verify"]));
 
     // Without the cache, a third empty store cannot build: the mirrors really are gone.
     let c = run_err(
