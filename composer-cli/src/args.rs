@@ -142,6 +142,9 @@ pub(crate) struct RegistryArgs {
     /// Attempts per request on connection failures and 5xx answers
     #[arg(long, value_name = "N", hide = true, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) attempts: Option<u32>,
+    /// Blobs uploaded at once, each on its own connection [default: 4]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) push_jobs: Option<u16>,
 }
 
 #[derive(Debug, Args)]

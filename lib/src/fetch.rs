@@ -232,6 +232,9 @@ pub struct Fetcher {
     pub parallel: usize,
     /// Appended to 404 errors of pinned artifacts.
     pub not_found_hint: String,
+    /// While resolving, download the wheels the resolution is about to pick, so a build
+    /// that follows finds them stored (off for `compose lock`, which needs none of them).
+    pub eager: bool,
 }
 
 impl Default for Fetcher {
@@ -250,6 +253,7 @@ impl Fetcher {
             backoff: Duration::from_millis(250),
             parallel: 6,
             not_found_hint: String::new(),
+            eager: false,
         }
     }
 

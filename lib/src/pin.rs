@@ -2,14 +2,14 @@
 //! is current, refused when stale under `--locked`, refreshed by `compose update`. The
 //! effectful glue between [`crate::debian::archive`], the pure resolver and [`crate::lock`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use composer_store::Store;
 
 use crate::debian::archive::{self, ArchiveError, debian_arch, effective_url};
 use crate::debian::resolve::{ResolveError, ResolveRequest, resolve as resolve_debian};
-use crate::fetch::Fetcher;
+use crate::fetch::{Download, Fetcher};
 use crate::lock::{self, LOCK_VERSION, Lock, LockChange, LockError, LockedDeb, LockedWheel};
 use crate::pypi::client::PypiClient;
 use crate::pypi::resolve::{PyRequest, resolve_python};
@@ -120,15 +120,47 @@ pub fn resolve(
     if !needs_lock(spec) {
         return Ok(lock);
     }
-    lock.debian = resolve_debs(spec, store, fetcher, now, prefer.clone())?;
-    if spec
+    let wants_python = spec
         .layers
         .iter()
-        .any(|l| l.items.iter().any(|i| matches!(i, LayerItem::Pypi { .. })))
-    {
-        lock.pypi = resolve_wheels(spec, store, fetcher, &lock.debian, &prefer)?;
+        .any(|l| l.items.iter().any(|i| matches!(i, LayerItem::Pypi { .. })));
+    // The Python target comes from the Debian half, but project pages do not depend on it:
+    // fetch the requested projects' pages while the Debian half resolves.
+    let pages = std::sync::Arc::new(crate::pypi::client::PageCache::default());
+    lock.debian = std::thread::scope(|s| {
+        if wants_python {
+            let names = requested_projects(spec);
+            let pages = &pages;
+            s.spawn(move || pages.warm(fetcher, spec.pypi.as_ref(), &names));
+        }
+        resolve_debs(spec, store, fetcher, now, prefer.clone())
+    })?;
+    if wants_python {
+        lock.pypi = resolve_wheels(spec, store, fetcher, &lock.debian, &prefer, pages)?;
     }
     Ok(lock)
+}
+
+/// The project names the recipe's `pypi` items request without a marker (a marker needs the
+/// target to decide, and a project the image does not need is never looked up; unparsable
+/// requirements are left for the resolution to report).
+fn requested_projects(spec: &ImageSpec) -> Vec<String> {
+    let mut names: Vec<String> = spec
+        .layers
+        .iter()
+        .flat_map(|l| &l.items)
+        .filter_map(|i| match i {
+            LayerItem::Pypi { requirements } => Some(requirements),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|r| Requirement::from_str(r).ok())
+        .filter(|r: &Requirement| r.marker.is_true())
+        .map(|r: Requirement| r.name.to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The Debian half of a lock.
@@ -370,9 +402,10 @@ fn resolve_wheels(
     fetcher: &Fetcher,
     debs: &[LockedDeb],
     prefer: &BTreeMap<String, String>,
+    pages: std::sync::Arc<crate::pypi::client::PageCache>,
 ) -> Result<Vec<LockedWheel>, PinError> {
     let target = python_target(debs, spec)?;
-    let client = PypiClient::new(fetcher, store, spec.pypi.as_ref(), &target);
+    let client = PypiClient::with_pages(fetcher, store, spec.pypi.as_ref(), &target, pages);
     let env = target.marker_env();
     let mut layers = Vec::new();
     for l in &spec.layers {
@@ -400,23 +433,106 @@ fn resolve_wheels(
         .iter()
         .filter_map(|(k, v)| Version::from_str(v).ok().map(|v| (k.clone(), v)))
         .collect();
-    prefetch(
-        &client,
-        layers
-            .iter()
-            .flat_map(|(_, reqs)| reqs.iter())
-            // A requirement whose marker is false for the image is never resolved.
-            .filter(|r| target.evaluate(&r.marker, &[]).unwrap_or(true))
-            .map(|r| r.name.to_string())
-            .collect(),
-    );
+    let names: Vec<String> = layers
+        .iter()
+        .flat_map(|(_, reqs)| reqs.iter())
+        // A requirement whose marker is false for the image is never resolved.
+        .filter(|r| target.evaluate(&r.marker, &[]).unwrap_or(true))
+        .map(|r| r.name.to_string())
+        .collect();
     let req = PyRequest {
         layers,
         env: &env,
         python_version,
         prefer,
     };
-    let resolution = resolve_python(&req, &client).map_err(|e| PinError::Python(Box::new(e)))?;
+    let downloads = EagerDownloads::default();
+    let wheels = std::thread::scope(|s| {
+        // Eager: the wheels of the versions the prefetch finds (the newest, which the
+        // resolution nearly always picks) download while the resolver runs.
+        if fetcher.eager {
+            for _ in 0..fetcher.parallel.max(1) {
+                s.spawn(|| downloads.work(fetcher, store));
+            }
+        }
+        let eager = fetcher.eager.then_some(&downloads);
+        let result = (|| {
+            prefetch(&client, names, eager);
+            let resolution =
+                resolve_python(&req, &client).map_err(|e| PinError::Python(Box::new(e)))?;
+            chosen_wheels(&client, fetcher, store, resolution, eager)
+        })();
+        downloads.close();
+        result
+    })?;
+    Ok(wheels)
+}
+
+/// Downloads queued while resolving, done by a few worker threads; each wheel once.
+/// Failures are ignored here: the build's own fetch retries and reports them.
+#[derive(Default)]
+struct EagerDownloads {
+    state: std::sync::Mutex<(std::collections::VecDeque<Download>, BTreeSet<String>, bool)>,
+    ready: std::sync::Condvar,
+}
+
+impl EagerDownloads {
+    /// Queues `d` unless it was queued before.
+    fn push(&self, d: Download) {
+        if let Ok(mut st) = self.state.lock()
+            && !st.2
+            && st.1.insert(d.sha256.to_string())
+        {
+            st.0.push_back(d);
+            self.ready.notify_one();
+        }
+    }
+
+    /// No more downloads: workers finish the queue and stop.
+    fn close(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            st.2 = true;
+        }
+        self.ready.notify_all();
+    }
+
+    fn work(&self, fetcher: &Fetcher, store: &Store) {
+        loop {
+            let next = {
+                let Ok(mut st) = self.state.lock() else {
+                    return;
+                };
+                loop {
+                    if let Some(d) = st.0.pop_front() {
+                        break Some(d);
+                    }
+                    if st.2 {
+                        break None;
+                    }
+                    st = match self.ready.wait(st) {
+                        Ok(g) => g,
+                        Err(_) => return,
+                    };
+                }
+            };
+            match next {
+                Some(d) => {
+                    let _ = fetcher.fetch_to_store(store, &d);
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// The lock entries of a resolution: each package's best wheel for the image.
+fn chosen_wheels(
+    client: &PypiClient<'_>,
+    fetcher: &Fetcher,
+    store: &Store,
+    resolution: crate::pypi::resolve::PyResolution,
+    eager: Option<&EagerDownloads>,
+) -> Result<Vec<LockedWheel>, PinError> {
     let mut wheels = Vec::with_capacity(resolution.packages.len());
     for p in resolution.packages {
         let chosen = client
@@ -431,6 +547,9 @@ fn resolve_wheels(
         let download = client
             .download(&chosen)
             .map_err(|e| PinError::Wheel(e.to_string()))?;
+        if let Some(q) = eager {
+            q.push(download.clone());
+        }
         let size = match download.size {
             Some(size) => size,
             // The index did not say: fetch it (verified) to learn the size for the lock.
@@ -462,9 +581,10 @@ fn resolve_wheels(
 
 /// Warms the client's caches concurrently: the project pages and newest usable metadata of
 /// `names`, then of their unconditional dependencies (two rounds). The resolver asks one
-/// question at a time; most of its answers are then already here. Errors are left for the
-/// resolver to report.
-fn prefetch(client: &PypiClient<'_>, names: Vec<String>) {
+/// question at a time; most of its answers are then already here. With `eager`, the best
+/// wheel of each newest version is queued for download. Errors are left for the resolver
+/// to report.
+fn prefetch(client: &PypiClient<'_>, names: Vec<String>, eager: Option<&EagerDownloads>) {
     use crate::pypi::resolve::Provider;
     use rayon::prelude::*;
     // Network-bound: more requests in flight than cores.
@@ -485,6 +605,12 @@ fn prefetch(client: &PypiClient<'_>, names: Vec<String>) {
                             .map(|c| c.version)
                             .max()
                     });
+                    if let (Some(q), Some(v)) = (eager, &newest)
+                        && let Ok(Some(w)) = client.best_wheel(name, v)
+                        && let Ok(d) = client.download(&w)
+                    {
+                        q.push(d);
+                    }
                     newest
                         .and_then(|v| client.metadata(name, &v).ok())
                         .map(|m| {

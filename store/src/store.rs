@@ -145,6 +145,16 @@ impl Store {
         })
     }
 
+    /// Reads a whole blob into memory (for small JSON documents: parsing a slice is several
+    /// times faster than parsing through a reader); [`StoreError::MissingBlob`] if absent.
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(d);
+        std::fs::read(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => StoreError::MissingBlob { digest: d.clone() },
+            _ => StoreError::io(&path, e),
+        })
+    }
+
     /// Starts writing a blob (a temp file in `v1/tmp/`); see [`BlobWriter`].
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
         let (file, temp) = create_temp(&self.layout.tmp_dir(), "blob-")?;

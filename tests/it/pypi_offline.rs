@@ -1337,3 +1337,71 @@ fn index_credentials_come_from_the_environment_or_netrc_and_go_nowhere_else() {
         }
     }
 }
+
+#[test]
+fn a_build_without_a_lock_downloads_wheels_while_resolving_each_once_and_lock_alone_downloads_none()
+{
+    // `dep` 2.0 is the newest, but `top` caps it below 2: the eager download of dep 2.0
+    // (queued when the prefetch sees the newest version) is wasted, never installed.
+    let top = WheelSpec::new("top", "1.0").requires("dep<2");
+    let projects: Vec<Project> = vec![
+        ("top", vec![whl(&top)]),
+        (
+            "dep",
+            vec![
+                whl(&WheelSpec::new("dep", "1.0")),
+                whl(&WheelSpec::new("dep", "2.0")),
+            ],
+        ),
+    ];
+    let fx = Fx::new(&projects);
+    // The PEP 691 index: it gives sizes (a PEP 503 page does not, and then locking must
+    // download a wheel to learn its size).
+    let recipe = fx.recipe_with(
+        "r",
+        "simple-json",
+        "linux/amd64",
+        &python_layer("python", "system", &["top"]),
+    );
+    let wheel_gets = |fx: &Fx| -> Vec<String> {
+        fx.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.starts_with("GET ") && r.ends_with(".whl"))
+            .collect()
+    };
+    // `compose lock` needs no wheel: the index gives sizes and hashes, PEP 658 the metadata.
+    fx.lock(&recipe);
+    assert_eq!(wheel_gets(&fx), Vec::<String>::new());
+    assert_eq!(versions(&recipe)["dep"], "1.0");
+
+    // `compose build` with no lock: resolution and downloads overlap; each wheel is fetched
+    // once (the build's own fetch finds them stored), and the image has what the lock says.
+    std::fs::remove_file(recipe.with_extension("lock")).unwrap();
+    fx.server.reset_hits();
+    fx.build(&recipe, "out");
+    let gets = wheel_gets(&fx);
+    for w in ["top-1.0-py3-none-any.whl", "dep-1.0-py3-none-any.whl"] {
+        assert_eq!(
+            gets.iter().filter(|g| g.ends_with(w)).count(),
+            1,
+            "{w}: {gets:?}"
+        );
+    }
+    // The eager download ran during the resolution: dep 2.0, the newest, was fetched
+    // before the resolver settled on 1.0.
+    assert_eq!(gets.len(), 3, "{gets:?}");
+    assert!(
+        gets.iter().any(|g| g.ends_with("dep-2.0-py3-none-any.whl")),
+        "{gets:?}"
+    );
+    assert_eq!(versions(&recipe)["dep"], "1.0");
+    let layout = Layout::open(&fx.path("out"));
+    let files = site(&layout, 1);
+    assert!(
+        files.keys().any(|p| p.contains("dep-1.0.dist-info/")),
+        "{:?}",
+        files.keys().collect::<Vec<_>>()
+    );
+    assert!(!files.keys().any(|p| p.contains("dep-2.0.dist-info/")));
+}

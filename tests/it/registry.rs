@@ -406,6 +406,53 @@ fn push_with_htpasswd_then_skopeo_reads_it_back_and_a_second_push_uploads_nothin
         .args(["--insecure", "127.0.0.1", "--json"]);
     let pushed = json(&run_ok(with_login(c, PASSWORD)));
     assert_eq!(pushed["digest"], digest.as_str());
+    // …and its SBOM goes up beside it: distribution 2.8 has no referrers API, so the
+    // artifact is listed in the OCI 1.1 fallback tag `sha256-<hex of the image>`.
+    assert_eq!(pushed["referrers"], 1, "{pushed}");
+    let referrers_tag = format!(
+        "{}/team/sbom:sha256-{}",
+        reg.host(),
+        digest.trim_start_matches("sha256:")
+    );
+    let listed = json(&run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{referrers_tag}"),
+    ])));
+    let entries = listed["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(
+        entries[0]["artifactType"], "application/spdx+json",
+        "{listed}"
+    );
+    let local = Layout::open(&with_sbom);
+    let attached = local.index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m.get("artifactType").is_some())
+        .unwrap();
+    assert_eq!(entries[0]["digest"], attached["digest"]);
+    // Pushing again changes nothing: the tag is not rewritten with a duplicate entry.
+    let mut c = compose(&demo.store);
+    c.arg("push")
+        .arg(&with_sbom)
+        .arg(format!("{}/team/sbom:1.0", reg.host()))
+        .args(["--insecure", "127.0.0.1", "--json"]);
+    let again = json(&run_ok(with_login(c, PASSWORD)));
+    assert_eq!(again["uploaded"], 0, "{again}");
+    let relisted = json(&run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{referrers_tag}"),
+    ])));
+    assert_eq!(relisted, listed);
 
     // build --push straight from the store (layers as concatenated fragments), chunked.
     let fresh = format!("{}/team/fromstore:v1", reg.host());
@@ -893,4 +940,135 @@ fn a_multi_megabyte_layer_goes_up_in_bounded_chunks() {
     let pulled = Layout::open(&copy);
     assert_eq!(pulled.manifest_digest, digest);
     pulled.check_diff_ids();
+}
+
+/// Copies every blob of the layout `from` into `to/blobs/sha256`.
+fn copy_blobs(from: &Path, to: &Path) {
+    let dst = to.join("blobs/sha256");
+    std::fs::create_dir_all(&dst).unwrap();
+    for e in std::fs::read_dir(from.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn an_image_index_goes_up_manifests_first_blobs_in_parallel_and_skopeo_copies_it_back() {
+    if !tools() {
+        return;
+    }
+    let reg = Registry::start(true);
+    let demo = Demo::new();
+    let amd = demo.path("amd64");
+    let amd_digest = run_ok(demo.build(&amd)).trim().to_string();
+    let recipe = demo.src.join("demo.kdl");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(
+        &recipe,
+        text.replacen(
+            "image \"demo\" {",
+            "image \"demo\" {\n    platform \"linux/arm64\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let arm = demo.path("arm64");
+    let arm_digest = run_ok(demo.build(&arm)).trim().to_string();
+    assert_ne!(amd_digest, arm_digest);
+
+    // A two-platform layout: the image index, tagged, lists both manifests.
+    let both = demo.path("both");
+    copy_blobs(&amd, &both);
+    copy_blobs(&arm, &both);
+    std::fs::write(both.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let entry = |dir: &Path, arch: &str| {
+        let l = Layout::open(dir);
+        let size = std::fs::metadata(l.blob_path(&l.manifest_digest))
+            .unwrap()
+            .len();
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": l.manifest_digest, "size": size,
+            "platform": {"architecture": arch, "os": "linux"},
+        })
+    };
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&amd, "amd64"), entry(&arm, "arm64")],
+    }))
+    .unwrap();
+    let index_digest = format!("sha256:{}", sha256_hex(&index));
+    std::fs::write(both.join("blobs/sha256").join(sha256_hex(&index)), &index).unwrap();
+    std::fs::write(
+        both.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": index_digest, "size": index.len(),
+                "annotations": {"org.opencontainers.image.ref.name": "1.0"},
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+
+    let reference = format!("{}/team/multi:1.0", reg.host());
+    let pushed = json(&run_ok(
+        push_cmd(&demo, &both, &reference, "127.0.0.1").args(["--push-jobs", "3"]),
+    ));
+    assert_eq!(pushed["digest"], index_digest.as_str(), "{pushed}");
+    assert_eq!(pushed["manifests"], 2, "{pushed}");
+    // Two configs, the arch-specific layers; layers with identical bytes go up once.
+    let blobs: std::collections::BTreeSet<String> = [&amd, &arm]
+        .iter()
+        .flat_map(|d| {
+            let l = Layout::open(d);
+            let mut v: Vec<String> = l.layers().into_iter().map(|(_, d)| d).collect();
+            v.push(l.manifest["config"]["digest"].as_str().unwrap().to_string());
+            v
+        })
+        .collect();
+    assert_eq!(pushed["uploaded"], blobs.len(), "{pushed}");
+
+    // The registry serves our index, byte for byte, and each platform's manifest.
+    let raw = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{reference}"),
+    ]));
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(raw.as_bytes())),
+        index_digest
+    );
+    let copy = demo.path("copy");
+    run_ok(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        "--all",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{reference}"),
+        &format!("oci:{}:pulled", copy.display()),
+    ]));
+    let pulled: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("index.json")).unwrap()).unwrap();
+    assert_eq!(pulled["manifests"][0]["digest"], index_digest.as_str());
+    for d in [&amd_digest, &arm_digest] {
+        let blob = copy
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"));
+        assert!(blob.is_file(), "{d} not pulled");
+    }
+
+    // Again: nothing is uploaded, the same index digest.
+    let again = json(&run_ok(push_cmd(&demo, &both, &reference, "127.0.0.1")));
+    assert_eq!(again["uploaded"], 0, "{again}");
+    assert_eq!(again["digest"], index_digest.as_str());
 }

@@ -36,7 +36,9 @@ pub(crate) fn build_recipe(
     let spec = load_recipe(recipe)?;
     let opts = build_options(jobs, compression)?;
     let store = open_store(store)?;
-    let fetcher = fetcher();
+    let mut fetcher = fetcher();
+    // A build needs every wheel a fresh resolution picks: start downloading while resolving.
+    fetcher.eager = true;
     let mode = if locked {
         LockMode::Locked
     } else {
@@ -213,9 +215,15 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     let pushed = match &a.push {
         Some(r) if !failed => {
             let reference = composer::registry::Reference::parse(r).into_diagnostic()?;
-            let source = composer::registry::source::from_built(&built.store, image)
+            let mut source = composer::registry::source::from_built(&built.store, image)
                 .into_diagnostic()
                 .wrap_err("cannot read the built image from the store")?;
+            // The SBOM attached to the written layout goes up beside the image.
+            if sbom.is_some() {
+                composer::registry::source::add_referrers(&mut source, &out)
+                    .into_diagnostic()
+                    .wrap_err("cannot read the attached SBOM")?;
+            }
             Some(super::push::push(&source, &reference, &a.registry)?)
         }
         _ => None,

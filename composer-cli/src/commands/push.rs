@@ -1,5 +1,6 @@
 //! `compose push`, and the push step of `compose build --push`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -8,7 +9,7 @@ use composer::graph::human_bytes;
 use composer::registry::{
     self, BlobOutcome, PushImage, PushOptions, PushReport, PushReporter, Reference,
 };
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use miette::{IntoDiagnostic, Result, WrapErr};
 
 use crate::args::{PushArgs, RegistryArgs};
@@ -38,6 +39,9 @@ pub(crate) fn push(
         options.chunk_size = c.max(1);
     }
     options.mount_from.clone_from(&args.mount_from);
+    if let Some(n) = args.push_jobs {
+        options.jobs = usize::from(n);
+    }
     registry::push(image, reference, &options, &Lines::default())
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot push to {reference}"))
@@ -49,7 +53,8 @@ pub(crate) fn print(report: &PushReport, json: bool) {
         let doc = serde_json::json!({
             "reference": report.reference, "digest": report.digest,
             "uploaded": report.uploaded, "skipped": report.skipped, "mounted": report.mounted,
-            "uploaded_bytes": report.uploaded_bytes,
+            "uploaded_bytes": report.uploaded_bytes, "manifests": report.manifests,
+            "referrers": report.referrers,
         });
         println!("{doc:#}");
     } else {
@@ -59,26 +64,42 @@ pub(crate) fn print(report: &PushReport, json: bool) {
 }
 
 pub(crate) fn summary(report: &PushReport) -> String {
-    format!(
+    let mut s = format!(
         "pushed {}: {} blobs uploaded ({}), {} skipped, {} mounted",
         report.reference,
         report.uploaded,
         human_bytes(report.uploaded_bytes),
         report.skipped,
         report.mounted
-    )
+    );
+    if report.manifests > 0 {
+        s.push_str(&format!(", {} platform manifests", report.manifests));
+    }
+    if report.referrers > 0 {
+        s.push_str(&format!(", {} attached artifacts", report.referrers));
+    }
+    s
 }
 
-/// A progress bar for the blob being sent (hidden when stderr is not a terminal) and one
-/// stderr line per blob.
-#[derive(Default)]
+/// One progress bar per blob being sent (several at once; hidden when stderr is not a
+/// terminal) and one stderr line per blob.
 struct Lines {
-    bar: Mutex<Option<ProgressBar>>,
+    bars: MultiProgress,
+    by_blob: Mutex<BTreeMap<Digest, ProgressBar>>,
+}
+
+impl Default for Lines {
+    fn default() -> Self {
+        Self {
+            bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            by_blob: Mutex::new(BTreeMap::new()),
+        }
+    }
 }
 
 impl PushReporter for Lines {
     fn blob_started(&self, digest: &Digest, size: u64) {
-        let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+        let bar = self.bars.add(ProgressBar::new(size));
         let style = ProgressStyle::with_template(
             "{prefix:>19} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
         )
@@ -86,30 +107,36 @@ impl PushReporter for Lines {
         .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(digest.as_str().chars().take(19).collect::<String>());
-        if let Ok(mut b) = self.bar.lock() {
-            *b = Some(bar);
+        if let Ok(mut b) = self.by_blob.lock() {
+            b.insert(digest.clone(), bar);
         }
     }
 
-    fn blob_progress(&self, _digest: &Digest, done: u64) {
-        if let Ok(b) = self.bar.lock()
-            && let Some(bar) = b.as_ref()
+    fn blob_progress(&self, digest: &Digest, done: u64) {
+        if let Ok(b) = self.by_blob.lock()
+            && let Some(bar) = b.get(digest)
         {
             bar.set_position(done);
         }
     }
 
     fn blob_finished(&self, digest: &Digest, outcome: BlobOutcome) {
-        if let Ok(mut b) = self.bar.lock()
-            && let Some(bar) = b.take()
+        if let Ok(mut b) = self.by_blob.lock()
+            && let Some(bar) = b.remove(digest)
         {
             bar.finish_and_clear();
+            self.bars.remove(&bar);
         }
         let how = match outcome {
             BlobOutcome::Uploaded => "uploaded",
             BlobOutcome::Skipped => "exists",
             BlobOutcome::Mounted => "mounted",
         };
-        eprintln!("blob {digest}: {how}");
+        let line = format!("blob {digest}: {how}");
+        if self.bars.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            let _ = self.bars.println(line);
+        }
     }
 }

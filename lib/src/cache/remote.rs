@@ -144,9 +144,13 @@ impl Remote for RegistryRemote {
             media_type: crate::oci::json::MANIFEST_MEDIA_TYPE.into(),
             tag: Some(tag.to_string()),
             blobs,
+            manifests: Vec::new(),
+            referrers: Vec::new(),
         };
+        // Nodes are uploaded several at a time already: one connection each.
         let options = PushOptions {
             client: self.options.clone(),
+            jobs: 1,
             ..PushOptions::default()
         };
         let report = crate::registry::push(&image, &self.reference, &options, &NoPushReporter)?;

@@ -266,8 +266,8 @@ fn cached_packages(
         .get_node(&parsed_index_id(xz, suite, component, archive))
         .ok()??;
     let blob = rec.blobs.first()?;
-    let file = store.open_blob(blob).ok()?;
-    serde_json::from_reader(std::io::BufReader::new(file)).ok()
+    let bytes = store.read_blob(blob).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn cache_packages(

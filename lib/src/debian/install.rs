@@ -147,13 +147,11 @@ pub fn listing(
         && let Some(blob) = rec.blobs.first()
         && store.has_blob(blob)
     {
-        let f = store.open_blob(blob)?;
+        let bytes = store.read_blob(blob)?;
         let stored: StoredListing =
-            serde_json::from_reader(std::io::BufReader::new(f)).map_err(|e| {
-                InstallError::Listing {
-                    package: deb.name.clone(),
-                    reason: e.to_string(),
-                }
+            serde_json::from_slice(&bytes).map_err(|e| InstallError::Listing {
+                package: deb.name.clone(),
+                reason: e.to_string(),
             })?;
         return stored.into_listing(&deb.name);
     }

@@ -3,7 +3,9 @@
 //! `METADATA`), the best wheel for the image, and the resolver's [`Provider`].
 //!
 //! Every downloaded wheel and metadata file is checked against the sha256 the index gave
-//! before it is read. Pages are fetched once per run.
+//! before it is read. Pages are fetched once per run, into a [`PageCache`] that does not
+//! depend on the image's target, so it can be filled before the target is known (while the
+//! Debian half resolves).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -46,8 +48,82 @@ pub struct PypiClient<'a> {
     store: &'a Store,
     indexes: Vec<PypiIndex>,
     target: &'a Target,
-    pages: Mutex<BTreeMap<String, Arc<Vec<ProjectFile>>>>,
+    pages: Arc<PageCache>,
     metadata: Mutex<BTreeMap<(String, String), Arc<CoreMetadata>>>,
+}
+
+/// Parsed project pages by URL, each fetched once even when several threads ask at the same
+/// time (a failure is remembered too: it was already retried). Independent of the target.
+#[derive(Default)]
+pub struct PageCache {
+    pages: crate::once::OnceMap<String, Result<Arc<Vec<ProjectFile>>, String>>,
+}
+
+impl PageCache {
+    /// The files of project `name` on `index`.
+    ///
+    /// # Errors
+    /// Download or parse failures, naming the URL.
+    pub fn files(
+        &self,
+        fetcher: &Fetcher,
+        index: &str,
+        name: &str,
+    ) -> Result<Arc<Vec<ProjectFile>>, ProviderError> {
+        let n = normalize_name(name);
+        let url = project_url(index, &n);
+        self.pages
+            .get_or_init(&url, || {
+                let (body, content_type) = fetcher
+                    .get_page(&format!("index page of {n}"), &url, ACCEPT, MAX_PAGE)
+                    .map_err(|e| e.to_string())?;
+                parse_page(&url, &content_type, &body)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(perr)
+    }
+
+    /// Fetches the pages of `names` (on the index `source` assigns each) concurrently, on
+    /// up to 8 connections, so a later resolution finds them here. Errors are left for the
+    /// resolver to report.
+    pub fn warm(&self, fetcher: &Fetcher, source: Option<&PypiSource>, names: &[String]) {
+        let indexes = indexes_of(source);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..names.len().min(8) {
+                s.spawn(|| {
+                    while let Some(name) =
+                        names.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+                    {
+                        let _ = self.files(fetcher, index_of(&indexes, name), name);
+                    }
+                });
+            }
+        });
+    }
+}
+
+/// The indexes of `source`, with the default index last when none is unrestricted.
+fn indexes_of(source: Option<&PypiSource>) -> Vec<PypiIndex> {
+    let mut indexes = source.map(|s| s.indexes.clone()).unwrap_or_default();
+    if !indexes.iter().any(|i| i.only.is_empty()) {
+        indexes.push(PypiIndex {
+            url: DEFAULT_INDEX.into(),
+            only: Vec::new(),
+        });
+    }
+    indexes
+}
+
+/// The index that serves `name`: the one that pins it, else the first unrestricted one.
+fn index_of<'i>(indexes: &'i [PypiIndex], name: &str) -> &'i str {
+    let n = normalize_name(name);
+    indexes
+        .iter()
+        .find(|i| i.only.iter().any(|o| normalize_name(o) == n))
+        .or_else(|| indexes.iter().find(|i| i.only.is_empty()))
+        .map_or(DEFAULT_INDEX, |i| i.url.as_str())
 }
 
 fn perr(message: String) -> ProviderError {
@@ -66,19 +142,24 @@ impl<'a> PypiClient<'a> {
         source: Option<&PypiSource>,
         target: &'a Target,
     ) -> Self {
-        let mut indexes = source.map(|s| s.indexes.clone()).unwrap_or_default();
-        if !indexes.iter().any(|i| i.only.is_empty()) {
-            indexes.push(PypiIndex {
-                url: DEFAULT_INDEX.into(),
-                only: Vec::new(),
-            });
-        }
+        Self::with_pages(fetcher, store, source, target, Arc::default())
+    }
+
+    /// A client that reads project pages through `pages` (filled earlier, or shared).
+    #[must_use]
+    pub fn with_pages(
+        fetcher: &'a Fetcher,
+        store: &'a Store,
+        source: Option<&PypiSource>,
+        target: &'a Target,
+        pages: Arc<PageCache>,
+    ) -> Self {
         Self {
             fetcher,
             store,
-            indexes,
+            indexes: indexes_of(source),
             target,
-            pages: Mutex::new(BTreeMap::new()),
+            pages,
             metadata: Mutex::new(BTreeMap::new()),
         }
     }
@@ -86,12 +167,7 @@ impl<'a> PypiClient<'a> {
     /// The index that serves `name`: the one that pins it, else the default.
     #[must_use]
     pub fn index_for(&self, name: &str) -> &str {
-        let n = normalize_name(name);
-        self.indexes
-            .iter()
-            .find(|i| i.only.iter().any(|o| normalize_name(o) == n))
-            .or_else(|| self.indexes.iter().find(|i| i.only.is_empty()))
-            .map_or(DEFAULT_INDEX, |i| i.url.as_str())
+        index_of(&self.indexes, name)
     }
 
     /// Every file of project `name` on its index.
@@ -99,30 +175,7 @@ impl<'a> PypiClient<'a> {
     /// # Errors
     /// Download or parse failures, naming the URL.
     pub fn files(&self, name: &str) -> Result<Arc<Vec<ProjectFile>>, ProviderError> {
-        let n = normalize_name(name);
-        if let Some(p) = self
-            .pages
-            .lock()
-            .map_err(|_| perr("page cache poisoned".into()))?
-            .get(&n)
-        {
-            return Ok(Arc::clone(p));
-        }
-        let url = project_url(self.index_for(&n), &n);
-        let (body, content_type) = self
-            .fetcher
-            .get_page(&format!("index page of {n}"), &url, ACCEPT, MAX_PAGE)
-            .map_err(|e| ProviderError {
-                message: e.to_string(),
-                source: Some(Box::new(e)),
-            })?;
-        let files =
-            Arc::new(parse_page(&url, &content_type, &body).map_err(|e| perr(e.to_string()))?);
-        self.pages
-            .lock()
-            .map_err(|_| perr("page cache poisoned".into()))?
-            .insert(n, Arc::clone(&files));
-        Ok(files)
+        self.pages.files(self.fetcher, self.index_for(name), name)
     }
 
     /// The best wheel of `name` at `version` for the image: the highest tag priority;

@@ -156,8 +156,8 @@ impl WheelExtractor {
             && let Some(blob) = rec.blobs.first()
             && self.store.has_blob(blob)
         {
-            let f = self.store.open_blob(blob).map_err(store_err)?;
-            let stored: Vec<StoredEntry> = serde_json::from_reader(std::io::BufReader::new(f))
+            let bytes = self.store.read_blob(blob).map_err(store_err)?;
+            let stored: Vec<StoredEntry> = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{label}: cached listing: {e}"))?;
             let entries = stored
                 .into_iter()

@@ -86,7 +86,9 @@ pub(crate) fn transient_status(s: u16) -> bool {
 /// A request body, opened anew for each try: a reader and its exact length.
 pub(crate) type Body<'a> = (Box<dyn Read + 'a>, u64);
 
-/// A connection to one registry for one repository.
+/// A connection to one registry for one repository. A clone shares nothing: it is another
+/// connection with the same authentication (and a copy of the tokens obtained so far).
+#[derive(Clone)]
 pub struct Client {
     /// `scheme://host[:port]`.
     base: String,

@@ -34,6 +34,8 @@ pub mod source;
 
 pub use client::ClientOptions;
 pub use error::RegistryError;
-pub use push::{BlobOutcome, NoPushReporter, PushOptions, PushReport, PushReporter, push};
+pub use push::{
+    BlobOutcome, DEFAULT_PUSH_JOBS, NoPushReporter, PushOptions, PushReport, PushReporter, push,
+};
 pub use reference::Reference;
-pub use source::PushImage;
+pub use source::{PushDoc, PushImage};

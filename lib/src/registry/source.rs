@@ -1,7 +1,9 @@
 //! What gets pushed: an image's manifest bytes (exactly as written, so the registry's
-//! digest is ours) and its blobs, each readable from any offset without loading it:
-//! a file of an OCI layout directory, a byte range of an oci-archive, the concatenated
-//! fragments of a layer in the store, or a small JSON document in memory.
+//! digest is ours) — or an image index and the per-platform manifests it lists — its
+//! blobs, each readable from any offset without loading it (a file of an OCI layout
+//! directory, a byte range of an oci-archive, the concatenated fragments of a layer in the
+//! store, or a small JSON document in memory), and the artifacts attached to it (an SBOM,
+//! whose `subject` is the image).
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use composer_store::{Digest, Store};
 
 use super::error::RegistryError;
 use crate::build::BuiltImage;
-use crate::oci::json::{Index, MANIFEST_MEDIA_TYPE, Manifest, REF_NAME};
+use crate::oci::json::{INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest, REF_NAME};
 
 /// Largest manifest or index read into memory.
 const MAX_DOC: u64 = 16 << 20;
@@ -18,10 +20,14 @@ const MAX_DOC: u64 = 16 << 20;
 /// Docker's manifest media type (accepted as well as OCI's).
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
+/// Docker's manifest list media type (accepted as well as OCI's index).
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
 /// An image ready to push.
 #[derive(Debug, Clone)]
 pub struct PushImage {
-    /// The manifest, byte for byte.
+    /// The top document (an image manifest or an image index), byte for byte: pushed last,
+    /// under the tag.
     pub manifest: Vec<u8>,
     /// Its sha256.
     pub manifest_digest: Digest,
@@ -29,8 +35,28 @@ pub struct PushImage {
     pub media_type: String,
     /// The tag the image had in its layout, when one was picked.
     pub tag: Option<String>,
-    /// Layers then config, each once.
+    /// Layers then config of every manifest, each once.
     pub blobs: Vec<BlobSource>,
+    /// For an index: the manifests it lists, pushed by digest before it.
+    pub manifests: Vec<PushDoc>,
+    /// Artifacts whose `subject` is the image or one of its manifests (an attached SBOM),
+    /// pushed by digest after it; their blobs are in `blobs`.
+    pub referrers: Vec<PushDoc>,
+}
+
+/// A manifest pushed by digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushDoc {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Their sha256.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// For an artifact: its `artifactType` and the digest of its `subject`.
+    pub artifact: Option<(String, Digest)>,
+    /// Its annotations (copied into a referrers index entry).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// One blob and where its bytes are.
@@ -211,37 +237,128 @@ pub fn from_path(path: &Path, tag: Option<&str>) -> Result<PushImage, RegistryEr
             tags.join(", ")
         )));
     }
-    if first.media_type != MANIFEST_MEDIA_TYPE && first.media_type != DOCKER_MANIFEST {
+    let top = read_manifest_doc(&entries, &first.digest, &invalid)?;
+    let mut blobs: Vec<BlobSource> = Vec::new();
+    let mut manifests = Vec::new();
+    let mut subjects = vec![first.digest.clone()];
+    if first.media_type == INDEX_MEDIA_TYPE || first.media_type == DOCKER_LIST {
+        let index: Index = serde_json::from_slice(&top)
+            .map_err(|e| invalid(format!("image index {}: {e}", first.digest)))?;
+        if index.manifests.is_empty() {
+            return Err(invalid(format!(
+                "image index {} lists no manifest",
+                first.digest
+            )));
+        }
+        for m in &index.manifests {
+            if m.media_type != MANIFEST_MEDIA_TYPE && m.media_type != DOCKER_MANIFEST {
+                return Err(invalid(format!(
+                    "image index {} lists {} of type {}; only image manifests can be nested",
+                    first.digest, m.digest, m.media_type
+                )));
+            }
+            let bytes = read_manifest_doc(&entries, &m.digest, &invalid)?;
+            collect_blobs(&entries, &bytes, &m.digest, &mut blobs, &invalid)?;
+            subjects.push(m.digest.clone());
+            manifests.push(PushDoc {
+                bytes,
+                digest: m.digest.clone(),
+                media_type: m.media_type.clone(),
+                artifact: None,
+                annotations: Default::default(),
+            });
+        }
+    } else if first.media_type == MANIFEST_MEDIA_TYPE || first.media_type == DOCKER_MANIFEST {
+        collect_blobs(&entries, &top, &first.digest, &mut blobs, &invalid)?;
+    } else {
         return Err(invalid(format!(
-            "{} is a {}, not an image manifest; only single-platform images can be pushed",
+            "{} is a {}, neither an image manifest nor an image index",
             first.digest, first.media_type
         )));
     }
-    let blob_name = |d: &Digest| format!("blobs/sha256/{}", d.hex());
-    let manifest_loc = entries
-        .find(&blob_name(&first.digest))
-        .ok_or_else(|| invalid(format!("the manifest blob {} is missing", first.digest)))?;
-    let manifest_bytes = read_doc(&manifest_loc)?;
-    let actual = Digest::of_bytes(&manifest_bytes);
-    if actual != first.digest {
+    // Untagged entries whose `subject` is what we push: attached artifacts (an SBOM).
+    let mut referrers = Vec::new();
+    for m in index
+        .manifests
+        .iter()
+        .filter(|m| !m.annotations.contains_key(REF_NAME) && m.media_type == MANIFEST_MEDIA_TYPE)
+    {
+        let Some(found) = entries.find(&blob_name(&m.digest)) else {
+            continue;
+        };
+        let bytes = read_doc(&found)?;
+        let Some(doc) = artifact_doc(&bytes) else {
+            continue;
+        };
+        if !subjects.contains(&doc.1) || Digest::of_bytes(&bytes) != m.digest {
+            continue;
+        }
+        collect_blobs(&entries, &bytes, &m.digest, &mut blobs, &invalid)?;
+        referrers.push(PushDoc {
+            bytes,
+            digest: m.digest.clone(),
+            media_type: m.media_type.clone(),
+            artifact: Some((doc.0, doc.1)),
+            annotations: doc.2,
+        });
+    }
+    Ok(PushImage {
+        media_type: first.media_type.clone(),
+        manifest: top,
+        manifest_digest: first.digest.clone(),
+        tag: first
+            .annotations
+            .get(REF_NAME)
+            .cloned()
+            .filter(|_| tag.is_some()),
+        blobs,
+        manifests,
+        referrers,
+    })
+}
+
+/// `blobs/sha256/<hex>`.
+fn blob_name(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+/// A manifest or index blob of the layout, checked against its digest.
+fn read_manifest_doc(
+    entries: &Entries,
+    digest: &Digest,
+    invalid: &dyn Fn(String) -> RegistryError,
+) -> Result<Vec<u8>, RegistryError> {
+    let found = entries
+        .find(&blob_name(digest))
+        .ok_or_else(|| invalid(format!("the manifest blob {digest} is missing")))?;
+    let bytes = read_doc(&found)?;
+    let actual = Digest::of_bytes(&bytes);
+    if actual != *digest {
         return Err(invalid(format!(
-            "the manifest blob is corrupt: index.json says {}, its content hashes to {actual}",
-            first.digest
+            "the manifest blob is corrupt: the index says {digest}, its content hashes to {actual}"
         )));
     }
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| invalid(format!("manifest {}: {e}", first.digest)))?;
-    let mut blobs: Vec<BlobSource> = Vec::new();
+    Ok(bytes)
+}
+
+/// Adds the layers and config of the manifest `bytes` to `blobs` (each digest once),
+/// checking that every one is in the layout with the size the manifest gives.
+fn collect_blobs(
+    entries: &Entries,
+    bytes: &[u8],
+    digest: &Digest,
+    blobs: &mut Vec<BlobSource>,
+    invalid: &dyn Fn(String) -> RegistryError,
+) -> Result<(), RegistryError> {
+    let manifest: Manifest =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest {digest}: {e}")))?;
     for d in manifest.layers.iter().chain([&manifest.config]) {
         if blobs.iter().any(|b| b.digest == d.digest) {
             continue;
         }
-        let loc = entries
+        let Found::File { path, offset, len } = entries
             .find(&blob_name(&d.digest))
             .ok_or_else(|| invalid(format!("blob {} is missing", d.digest)))?;
-        let (location, len) = match loc {
-            Found::File { path, offset, len } => (Location::File { path, offset }, len),
-        };
         if len != d.size {
             return Err(invalid(format!(
                 "blob {} is {len} bytes, the manifest says {}",
@@ -251,20 +368,72 @@ pub fn from_path(path: &Path, tag: Option<&str>) -> Result<PushImage, RegistryEr
         blobs.push(BlobSource {
             digest: d.digest.clone(),
             size: d.size,
-            location,
+            location: Location::File { path, offset },
         });
     }
-    Ok(PushImage {
-        media_type: first.media_type.clone(),
-        manifest: manifest_bytes,
-        manifest_digest: first.digest.clone(),
-        tag: first
-            .annotations
-            .get(REF_NAME)
-            .cloned()
-            .filter(|_| tag.is_some()),
-        blobs,
-    })
+    Ok(())
+}
+
+/// An artifact manifest's `artifactType`, `subject` digest and annotations; `None` for a
+/// manifest without a subject.
+fn artifact_doc(
+    bytes: &[u8],
+) -> Option<(String, Digest, std::collections::BTreeMap<String, String>)> {
+    #[derive(serde::Deserialize)]
+    struct Subject {
+        digest: Digest,
+    }
+    #[derive(serde::Deserialize)]
+    struct Artifact {
+        #[serde(rename = "artifactType", default)]
+        artifact_type: Option<String>,
+        config: crate::oci::json::Descriptor,
+        subject: Option<Subject>,
+        #[serde(default)]
+        annotations: std::collections::BTreeMap<String, String>,
+    }
+    let a: Artifact = serde_json::from_slice(bytes).ok()?;
+    let subject = a.subject?;
+    Some((
+        a.artifact_type.unwrap_or(a.config.media_type),
+        subject.digest,
+        a.annotations,
+    ))
+}
+
+/// The artifacts attached to `subject` in the layout or oci-archive at `path` (an SBOM
+/// written by `build --sbom`), with their blobs added to `image.blobs`.
+///
+/// # Errors
+/// [`RegistryError`] naming the path.
+pub fn add_referrers(image: &mut PushImage, path: &Path) -> Result<(), RegistryError> {
+    let from_layout = from_path(path, None)?;
+    if from_layout.manifest_digest != image.manifest_digest {
+        return Err(RegistryError::Image {
+            path: path.to_path_buf(),
+            what: format!(
+                "holds {}, not the image being pushed ({})",
+                from_layout.manifest_digest, image.manifest_digest
+            ),
+        });
+    }
+    for r in from_layout.referrers {
+        let manifest: Manifest =
+            serde_json::from_slice(&r.bytes).map_err(|e| RegistryError::Image {
+                path: path.to_path_buf(),
+                what: format!("artifact {}: {e}", r.digest),
+            })?;
+        for d in manifest.layers.iter().chain([&manifest.config]) {
+            if image.blobs.iter().any(|b| b.digest == d.digest) {
+                continue;
+            }
+            if let Some(b) = from_layout.blobs.iter().find(|b| b.digest == d.digest) {
+                image.blobs.push(b.clone());
+            }
+        }
+        image.referrers.push(r);
+    }
+    Ok(())
 }
 
 /// A built image straight from the store: layers as their stored fragments, config and
@@ -305,6 +474,8 @@ pub fn from_built(store: &Store, image: &BuiltImage) -> Result<PushImage, Regist
         media_type: MANIFEST_MEDIA_TYPE.into(),
         tag: None,
         blobs,
+        manifests: Vec::new(),
+        referrers: Vec::new(),
     })
 }
 
