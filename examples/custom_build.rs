@@ -81,6 +81,7 @@ fn run(out: &std::path::Path) -> Result<String, Box<dyn std::error::Error>> {
     let inputs = Inputs {
         lock: None,
         fetcher: &fetcher,
+        cache: None,
     };
     let image = composer::build(&store, &spec, inputs, &BuildOptions::default(), &NoReporter)?;
     composer::export(&store, &image, Format::Layout, out)?;

@@ -97,6 +97,10 @@ pub(crate) struct BuildArgs {
     /// After building, push the image from the store to this reference (host[:port]/repo[:tag])
     #[arg(long, value_name = "REF")]
     pub(crate) push: Option<String>,
+    /// Share built nodes through this registry repository (host[:port]/repo): pull what the
+    /// store lacks from it, upload what was built; failures are warnings (default: $COMPOSE_CACHE)
+    #[arg(long, value_name = "REF")]
+    pub(crate) cache: Option<String>,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
     /// Build for these platforms instead of the recipe's (`linux/amd64,linux/arm64`;

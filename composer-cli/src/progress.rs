@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use composer::Reporter;
 use composer::layer::LayerOutput;
@@ -12,6 +13,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub(crate) struct Bars {
     multi: MultiProgress,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
+    /// Files downloaded from their mirrors (not found in the store or the cache).
+    downloads: AtomicUsize,
 }
 
 impl Bars {
@@ -19,7 +22,13 @@ impl Bars {
         Self {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(BTreeMap::new()),
+            downloads: AtomicUsize::new(0),
         }
+    }
+
+    /// How many files were downloaded from their mirrors.
+    pub(crate) fn downloads(&self) -> usize {
+        self.downloads.load(Ordering::Relaxed)
     }
 
     pub(crate) fn finish(&self) {
@@ -36,6 +45,12 @@ impl Bars {
 }
 
 impl Reporter for Bars {
+    fn fetched(&self, _what: &str, fetched: bool) {
+        if fetched {
+            self.downloads.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn layer_started(&self, layer: &str, total: u64) {
         let bar = self.multi.add(ProgressBar::new(total));
         let style = ProgressStyle::with_template(

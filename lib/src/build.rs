@@ -9,12 +9,13 @@
 //! The store is held with a shared lock for the whole build, so `compose store gc` cannot
 //! remove what a running build relies on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use composer_store::{Digest, NodeId, NodeRecord, RootRecord, Store, StoreError};
 use rayon::prelude::*;
 
+use crate::cache::{Cache, Upload};
 use crate::debian::deb::DebListing;
 use crate::debian::install::{self, Extractor};
 use crate::exec::{Outcome, execute};
@@ -90,6 +91,10 @@ pub struct Plan {
     pub scratch: Option<Arc<tempfile::TempDir>>,
     /// Installs wheels whose fragments are not stored yet.
     pub wheels: Option<Arc<WheelExtractor>>,
+    /// The `.deb`s planning read files from (accounts, CA certificates): a cache receives
+    /// them with their listing nodes, so that a machine planning from the cache needs no
+    /// mirror. Other archives stay out of the cache (their mirror serves them).
+    pub planning_archives: BTreeSet<Digest>,
 }
 
 /// Extracts `.deb`s or installs wheels, whichever the archive is.
@@ -225,18 +230,57 @@ pub struct NodeFailure {
     pub source: LayerError,
 }
 
-/// What a build needs besides the recipe: the lock that pins its packages and the fetcher
-/// that downloads the pinned files the store does not have yet.
+/// What a build needs besides the recipe: the lock that pins its packages, the fetcher
+/// that downloads the pinned files the store does not have yet, and optionally a shared
+/// store ([`crate::cache`]) tried before building or downloading anything.
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     /// The lock; required when the recipe installs packages.
     pub lock: Option<&'a Lock>,
     /// Downloads missing pinned files.
     pub fetcher: &'a Fetcher,
+    /// The remote tier: nodes missing locally are pulled from it, built ones uploaded.
+    pub cache: Option<&'a Cache>,
 }
 
-/// Walks and hashes every local input, fetches and lists every locked package, and plans
-/// every layer (on `opts.jobs` threads).
+/// Downloads those of `wanted` the store lacks (first from the cache's blobs when
+/// `from_cache`), reporting each.
+fn fetch_archives(
+    store: &Store,
+    inputs: Inputs<'_>,
+    wanted: impl IntoIterator<Item = Download>,
+    from_cache: bool,
+    reporter: &dyn Reporter,
+) -> Result<(), BuildError> {
+    let mut missing: Vec<Download> = wanted
+        .into_iter()
+        .filter(|d| !store.has_blob(&d.sha256))
+        .collect();
+    if let Some(cache) = inputs.cache.filter(|_| from_cache) {
+        missing.retain(|d| !cache.fetch_blob(store, &d.sha256));
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    reporter.fetching(missing.len());
+    inputs
+        .fetcher
+        .fetch_all(store, &missing, &|d, fetched| {
+            reporter.fetched(&d.what, fetched)
+        })
+        .map_err(|failures| BuildError::Fetch { failures })?;
+    Ok(())
+}
+
+/// Whether a listing node is usable from the store (its record and listing blob).
+fn listing_stored(store: &Store, id: &NodeId) -> bool {
+    matches!(store.get_node(id), Ok(Some(rec)) if rec.blobs.first().is_some_and(|b| store.has_blob(b)))
+}
+
+/// Walks and hashes every local input, lists every locked package, and plans every layer
+/// (on `opts.jobs` threads). Downloads only what the store (and the cache) lack: the
+/// archives of packages not listed yet, those planning reads files from, and those whose
+/// fragments must be built.
 ///
 /// # Errors
 /// [`BuildError`] naming the layer, package or local path.
@@ -275,39 +319,52 @@ pub fn plan(
     };
     let extractor = Arc::new(Extractor::new(store.clone(), &debs).map_err(BuildError::Install)?);
     let mut listings = BTreeMap::new();
-    let wheel_downloads = wheels
-        .iter()
-        .map(|w| {
-            let sha256 = crate::pypi::install::wheel_digest(w).map_err(BuildError::Wheel)?;
-            Ok(Download {
-                what: format!("{} {}", w.name, w.version),
-                url: w.url.clone(),
+    // Every package's archive, and the node of its listing: stored, else pulled from the
+    // cache, else its archive is downloaded now and listed below.
+    let mut archives: BTreeMap<Digest, Download> = BTreeMap::new();
+    let mut listing_nodes: Vec<(NodeId, Digest)> = Vec::new();
+    for d in &debs {
+        let sha256 = install::deb_digest(d).map_err(BuildError::Install)?;
+        listing_nodes.push((install::listing_id(&sha256), sha256.clone()));
+        archives.insert(
+            sha256.clone(),
+            Download {
+                what: install::label(d),
+                url: d.url.clone(),
                 sha256,
-                size: Some(w.size),
-            })
-        })
-        .collect::<Result<Vec<Download>, BuildError>>()?;
-    if !debs.is_empty() || !wheel_downloads.is_empty() {
-        let mut downloads = debs
-            .iter()
-            .map(|d| {
-                Ok(Download {
-                    what: install::label(d),
-                    url: d.url.clone(),
-                    sha256: install::deb_digest(d)?,
-                    size: Some(d.size),
-                })
-            })
-            .collect::<Result<Vec<_>, install::InstallError>>()
-            .map_err(BuildError::Install)?;
-        downloads.extend(wheel_downloads.iter().cloned());
-        reporter.fetching(downloads.len());
-        inputs
-            .fetcher
-            .fetch_all(store, &downloads, &|d, fetched| {
-                reporter.fetched(&d.what, fetched)
-            })
-            .map_err(|failures| BuildError::Fetch { failures })?;
+                size: Some(d.size),
+            },
+        );
+    }
+    if !wheels.is_empty() {
+        let scheme = wheel_scheme(spec, &debs)?;
+        for w in &wheels {
+            let sha256 = crate::pypi::install::wheel_digest(w).map_err(BuildError::Wheel)?;
+            let id = crate::pypi::install::listing_id(&sha256, &scheme, w.reason == "requested");
+            listing_nodes.push((id, sha256.clone()));
+            archives.insert(
+                sha256.clone(),
+                Download {
+                    what: format!("{} {}", w.name, w.version),
+                    url: w.url.clone(),
+                    sha256,
+                    size: Some(w.size),
+                },
+            );
+        }
+    }
+    listing_nodes.retain(|(id, _)| !listing_stored(store, id));
+    if let Some(cache) = inputs.cache {
+        let ids: Vec<NodeId> = listing_nodes.iter().map(|(id, _)| *id).collect();
+        cache.pull_all(store, &ids);
+    }
+    let unlisted: Vec<Download> = listing_nodes
+        .iter()
+        .filter(|(id, _)| !listing_stored(store, id))
+        .filter_map(|(_, archive)| archives.get(archive).cloned())
+        .collect();
+    fetch_archives(store, inputs, unlisted, false, reporter)?;
+    if !debs.is_empty() {
         let listed: Vec<(String, (LockedDeb, DebListing))> = pool
             .install(|| {
                 debs.par_iter()
@@ -322,6 +379,28 @@ pub fn plan(
             .map_err(BuildError::Install)?;
         listings.extend(listed);
     }
+    // Planning reads a few files from some packages (accounts, CA certificates): those
+    // archives are needed even when every listing is stored.
+    let planning_archives: BTreeSet<Digest> = listings
+        .values()
+        .filter(|(_, l)| {
+            l.entries.iter().any(|e| {
+                matches!(e.header.kind, crate::layer::tar::EntryKind::File { .. })
+                    && crate::debian::synth::is_input_file(&e.header.path)
+            })
+        })
+        .map(|(d, _)| install::deb_digest(d))
+        .collect::<Result<_, _>>()
+        .map_err(BuildError::Install)?;
+    fetch_archives(
+        store,
+        inputs,
+        planning_archives
+            .iter()
+            .filter_map(|a| archives.get(a).cloned()),
+        true,
+        reporter,
+    )?;
     let wheel_plan = plan_wheels(store, spec, &debs, &wheels, &pool)?;
     let layer_names: Vec<String> = spec.layers.iter().map(|l| l.name.clone()).collect();
     let users = spec
@@ -425,6 +504,39 @@ pub fn plan(
     })?;
     wheel_conflicts_across_layers(&layers)?;
     let graph = build_graph(spec, &layers, opts.compression, mtime);
+    // Layers come from the store, else from the cache; the archives of the fragments still
+    // missing are downloaded now.
+    let perr = |lp: &LayerPlan| {
+        let layer = lp.name.clone();
+        move |source: LayerError| BuildError::Plan {
+            layer,
+            source: Box::new(source),
+        }
+    };
+    if let Some(cache) = inputs.cache {
+        let mut missing = Vec::new();
+        for lp in &layers {
+            let id = crate::layer::build::layer_node_id(lp, opts.compression, mtime);
+            if !crate::layer::build::is_layer_stored(store, &id).map_err(perr(lp))? {
+                missing.push(id);
+            }
+        }
+        cache.pull_all(store, &missing);
+    }
+    let mut needed = BTreeSet::new();
+    for lp in &layers {
+        needed.extend(
+            crate::layer::build::archives_needed(store, lp, opts.compression, mtime)
+                .map_err(perr(lp))?,
+        );
+    }
+    fetch_archives(
+        store,
+        inputs,
+        needed.iter().filter_map(|a| archives.get(a).cloned()),
+        false,
+        reporter,
+    )?;
     let inputs = debs
         .iter()
         .map(|d| install::deb_digest(d).map(|digest| install::listing_id(&digest)))
@@ -440,6 +552,18 @@ pub fn plan(
         inputs: inputs.into_iter().chain(wheel_plan.inputs).collect(),
         scratch: wheel_plan.scratch,
         wheels: wheel_plan.extractor,
+        planning_archives,
+    })
+}
+
+/// The scheme wheels are installed with: a venv under the recipe's prefix, else Debian's
+/// system Python, for the interpreter the locked `.deb`s provide.
+fn wheel_scheme(spec: &ImageSpec, debs: &[LockedDeb]) -> Result<Scheme, BuildError> {
+    let target =
+        crate::pin::python_target(debs, spec).map_err(|e| BuildError::Wheel(e.to_string()))?;
+    Ok(match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
+        Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
+        None => Scheme::debian_system(target.python),
     })
 }
 
@@ -597,7 +721,36 @@ pub fn build(
 ) -> Result<BuiltImage, BuildError> {
     let _lock = store.lock_shared()?;
     let plan = plan(store, spec, inputs, opts, reporter)?;
-    build_plan(store, &plan, opts, reporter)
+    let image = build_plan(store, &plan, opts, reporter)?;
+    if let Some(cache) = inputs.cache {
+        cache.upload(store, &cache_uploads(store, &plan, &image));
+    }
+    Ok(image)
+}
+
+/// What a build offers the cache: its package listings (without the archives their mirrors
+/// serve) and its layers (with their fragments).
+fn cache_uploads(store: &Store, plan: &Plan, image: &BuiltImage) -> Vec<Upload> {
+    let listings = plan.inputs.iter().map(|id| Upload {
+        id: *id,
+        omit: store
+            .get_node(id)
+            .ok()
+            .flatten()
+            .map(|rec| {
+                rec.blobs
+                    .into_iter()
+                    .skip(1)
+                    .filter(|b| !plan.planning_archives.contains(b))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    });
+    let layers = image.layers.iter().map(|l| Upload {
+        id: l.output.id,
+        omit: BTreeSet::new(),
+    });
+    listings.chain(layers).collect()
 }
 
 /// What a node produced.

@@ -13,13 +13,15 @@
 //! the edges: [`layer::files`] reads local inputs, [`layer::build`] and [`oci::export`] read
 //! and write the store and the output, [`exec`] runs the graph. [`check`] runs its checks
 //! over an index of an image's merged tree (pure), which [`check::check_image`] reads from
-//! an image on disk. The CLI (`compose`) only
+//! an image on disk. [`cache`] makes a registry repository a remote tier of the store
+//! (`build --cache`), its node manifests pure in [`cache::node`]. The CLI (`compose`) only
 //! wires these public functions together; `examples/` shows a build without a recipe file.
 
 pub mod audit;
 pub mod auth;
 pub mod base64;
 pub mod build;
+pub mod cache;
 pub mod check;
 pub mod debian;
 pub mod diff;

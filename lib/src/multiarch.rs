@@ -73,9 +73,11 @@ pub fn build_platforms(
     let mut images = Vec::with_capacity(locks.len());
     for (platform, lock) in locks {
         let one = spec.for_platform(platform);
+        // A multi-platform build does not use a remote cache yet.
         let inputs = Inputs {
             lock: Some(lock),
             fetcher,
+            cache: None,
         };
         let built = plan(store, &one, inputs, opts, reporter)
             .and_then(|p| build_plan(store, &p, opts, reporter))

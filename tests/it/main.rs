@@ -8,6 +8,8 @@ mod audit;
 mod bad_input;
 /// Builds the demo recipe and checks the image's structure with our own independent reader.
 mod build;
+/// `build --cache`: a registry as a shared store between two machines (stores).
+mod cache;
 /// `compose check` and the build's check: ELF closure, glibc versions, CUDA coherence.
 mod check;
 /// A build killed with SIGKILL, then rerun: identical digest, nothing corrupt.

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 
 use composer_tests::*;
 
-const USER: &str = "pusher";
-const PASSWORD: &str = "s3cret-pw";
+pub(crate) const USER: &str = "pusher";
+pub(crate) const PASSWORD: &str = "s3cret-pw";
 
 /// Whether the registry tools are here; in CI (`CI` set) their absence fails the test.
-fn tools() -> bool {
+pub(crate) fn tools() -> bool {
     let missing: Vec<&str> = ["docker-registry", "htpasswd", "skopeo"]
         .into_iter()
         .filter(|t| !have(t))
@@ -39,7 +39,7 @@ fn tools() -> bool {
     false
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -59,14 +59,14 @@ enum Auth {
 }
 
 /// A `docker-registry` on a loopback port, killed on drop.
-struct Registry {
+pub(crate) struct Registry {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Registry {
-    fn start(htpasswd: bool) -> Self {
+    pub(crate) fn start(htpasswd: bool) -> Self {
         Self::start_with(if htpasswd { Auth::Htpasswd } else { Auth::None })
     }
 
@@ -120,8 +120,13 @@ impl Registry {
         r
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The registry's filesystem storage (`docker/registry/v2/…`).
+    pub(crate) fn storage(&self) -> PathBuf {
+        self._dir.path().join("data")
     }
 }
 
@@ -133,7 +138,7 @@ impl Drop for Registry {
 }
 
 /// `compose push` (or any compose command) with credentials in the environment.
-fn with_login(mut c: Command, password: &str) -> Command {
+pub(crate) fn with_login(mut c: Command, password: &str) -> Command {
     c.env("COMPOSE_REGISTRY_USER", USER)
         .env("COMPOSE_REGISTRY_PASSWORD", password)
         .env("DOCKER_CONFIG", "/nonexistent-compose-test");
@@ -152,7 +157,7 @@ fn push_cmd(demo: &Demo, image: &Path, reference: &str, insecure: &str) -> Comma
     with_login(c, PASSWORD)
 }
 
-fn json(out: &str) -> serde_json::Value {
+pub(crate) fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 

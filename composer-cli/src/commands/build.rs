@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use composer::cache::Cache;
 use composer::check::{CheckConfig, Report, check_image_cached};
 use composer::layer::build::Provenance;
 use composer::oci::export_index;
 use composer::pin::LockMode;
+use composer::registry::{self, ClientOptions, Reference};
 use composer::{
     BuiltImage, BuiltIndex, Format, ImageSpec, Inputs, Store, build, build_platforms, export,
 };
@@ -15,7 +17,7 @@ use miette::{IntoDiagnostic, Result, WrapErr};
 use super::{
     build_options, fetcher, load_recipe, obtain_lock, obtain_locks, open_store, with_platforms,
 };
-use crate::args::{BuildArgs, CompressionArg, FormatArg, JobsArg};
+use crate::args::{BuildArgs, CompressionArg, FormatArg, JobsArg, RegistryArgs};
 use crate::progress::Bars;
 
 /// A recipe built into the store.
@@ -23,6 +25,8 @@ pub(crate) struct Built {
     pub(crate) spec: ImageSpec,
     pub(crate) store: Store,
     pub(crate) image: BuiltImage,
+    /// Files downloaded from their mirrors.
+    pub(crate) downloads: usize,
 }
 
 /// Locks (as `locked` allows) and builds `spec`, loaded from `recipe`, into the store.
@@ -33,6 +37,7 @@ pub(crate) fn build_spec(
     locked: bool,
     jobs: &JobsArg,
     compression: CompressionArg,
+    cache: Option<&Cache>,
 ) -> Result<Built> {
     let opts = build_options(jobs, compression)?;
     let store = open_store(store)?;
@@ -49,12 +54,50 @@ pub(crate) fn build_spec(
     let inputs = Inputs {
         lock: Some(&lock),
         fetcher: &fetcher,
+        cache,
     };
     let image = build(&store, &spec, inputs, &opts, &bars)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot build {}", recipe.display()))?;
     bars.finish();
-    Ok(Built { spec, store, image })
+    let downloads = bars.downloads();
+    Ok(Built {
+        spec,
+        store,
+        image,
+        downloads,
+    })
+}
+
+/// The cache named by `--cache`, else `$COMPOSE_CACHE`; credentials and `--insecure` as for
+/// `--push`. A malformed reference is an error; a registry that cannot be used is a warning.
+fn open_cache(flag: Option<&str>, args: &RegistryArgs) -> Result<Option<Cache>> {
+    let from_env = std::env::var("COMPOSE_CACHE").ok();
+    let Some(text) = flag
+        .or(from_env.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let reference = Reference::parse(text)
+        .into_diagnostic()
+        .wrap_err("--cache (or COMPOSE_CACHE)")?;
+    let mut options = ClientOptions::default();
+    options.insecure.clone_from(&args.insecure);
+    if let Some(n) = args.attempts {
+        options.attempts = n;
+    }
+    match registry::credentials::from_environment(&reference.registry) {
+        Ok(login) => options.login = login,
+        Err(e) => {
+            return Ok(Some(Cache::unavailable(
+                format!("{}/{}", reference.registry, reference.repository),
+                &e.to_string(),
+            )));
+        }
+    }
+    Ok(Some(Cache::connect(&reference, options)))
 }
 
 /// Where the image is written before the check passes: beside `out`, hidden.
@@ -196,6 +239,10 @@ fn layers_json(image: &BuiltImage) -> Vec<serde_json::Value> {
                 "name": l.name, "digest": l.output.digest, "diff_id": l.output.diff_id,
                 "size": l.output.size, "uncompressed_size": l.output.tar_size,
                 "cached": l.provenance == Provenance::Cached,
+                "fragments_compressed": match l.provenance {
+                    Provenance::Cached => 0,
+                    Provenance::Built { compressed, .. } => compressed,
+                },
             })
         })
         .collect()
@@ -239,6 +286,12 @@ fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<Ex
             "a docker-archive holds one platform's image, and {} builds {} platforms",
             a.recipe.display(),
             spec.platforms().len()
+        );
+    }
+    if a.cache.is_some() || std::env::var_os("COMPOSE_CACHE").is_some_and(|v| !v.is_empty()) {
+        miette::bail!(
+            help = "build each platform with --platform to use the cache",
+            "--cache (or COMPOSE_CACHE) does not handle multi-platform builds yet"
         );
     }
     if a.sbom {
@@ -371,7 +424,22 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
     if spec.is_multi_platform() {
         return run_multi(store, a, spec);
     }
-    let built = build_spec(store, &a.recipe, spec, a.locked, &a.jobs, a.compression)?;
+    let cache = open_cache(a.cache.as_deref(), &a.registry)?;
+    let built = build_spec(
+        store,
+        &a.recipe,
+        spec,
+        a.locked,
+        &a.jobs,
+        a.compression,
+        cache.as_ref(),
+    )?;
+    let cache_report = cache.as_ref().map(Cache::report);
+    if let Some(r) = &cache_report {
+        for w in &r.warnings {
+            eprintln!("warning: cache {}: {w}", r.reference);
+        }
+    }
     let (spec, image) = (&built.spec, &built.image);
     let (format, out) = destination(&a, spec);
     // The check is a pure function of the image's content (its manifest digest) and the
@@ -428,7 +496,11 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         let mut doc = serde_json::json!({
             "name": image.name, "tags": image.tags, "manifest": image.manifest_digest,
             "config": image.config_digest, "output": out, "layers": layers, "sbom": sbom,
+            "downloads": built.downloads,
         });
+        if let Some(r) = &cache_report {
+            doc["cache"] = serde_json::to_value(r).into_diagnostic()?;
+        }
         if let Some(r) = &report {
             doc["check"] = serde_json::to_value(r).into_diagnostic()?;
             doc["check"]["passed"] = r.passed().into();
@@ -454,6 +526,18 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         }
         if let Some(r) = &report {
             eprint!("{}", r.to_text());
+        }
+        if let Some(r) = &cache_report {
+            eprintln!(
+                "cache {}: {} nodes pulled ({} blobs), {} uploaded ({} blobs), {} already there; {} files downloaded from mirrors",
+                r.reference,
+                r.pulled,
+                r.blobs_pulled,
+                r.pushed,
+                r.blobs_pushed,
+                r.present,
+                built.downloads
+            );
         }
         if !failed {
             eprintln!(

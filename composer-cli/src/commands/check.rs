@@ -81,7 +81,15 @@ pub(crate) fn run(store: Option<PathBuf>, a: CheckArgs) -> Result<ExitCode> {
             }
             reports
         } else {
-            let built = build_spec(store, &a.target, spec, a.locked, &a.jobs, a.compression)?;
+            let built = build_spec(
+                store,
+                &a.target,
+                spec,
+                a.locked,
+                &a.jobs,
+                a.compression,
+                None,
+            )?;
             composer::export(&built.store, &built.image, Format::Layout, &layout)
                 .into_diagnostic()
                 .wrap_err("cannot write the image")?;

@@ -32,6 +32,7 @@ pub(crate) fn run(store: Option<PathBuf>, a: GraphArgs) -> Result<ExitCode> {
     let inputs = Inputs {
         lock: Some(&lock),
         fetcher: &fetcher,
+        cache: None,
     };
     let _shared = store.lock_shared().into_diagnostic()?;
     let plan =

@@ -62,6 +62,7 @@ pub(crate) fn run(a: VerifyArgs) -> Result<ExitCode> {
     let inputs = Inputs {
         lock: Some(&lock),
         fetcher: &fetcher,
+        cache: None,
     };
     let image = build(&fresh, &spec, inputs, &opts, &NoReporter)
         .into_diagnostic()

@@ -156,6 +156,59 @@ pub fn build_layer(
     Ok((out, Provenance::Built { compressed, reused }))
 }
 
+/// The layer node id of `plan` (what [`build_layer`] stores it under).
+#[must_use]
+pub fn layer_node_id(plan: &LayerPlan, compression: Compression, mtime: u64) -> NodeId {
+    let frag_ids: Vec<NodeId> = plan
+        .fragments
+        .iter()
+        .map(|f| f.node_id(compression, mtime))
+        .collect();
+    layer_id(&frag_ids, compression)
+}
+
+/// Whether the layer node `id` is in the store whole (so [`build_layer`] reads nothing).
+///
+/// # Errors
+/// A store failure.
+pub fn is_layer_stored(store: &Store, id: &NodeId) -> Result<bool, LayerError> {
+    Ok(cached_layer(store, id)?.is_some())
+}
+
+/// The archives (`.deb`s, wheels) that building `plan` would read: none when the layer is
+/// stored, else those of its fragments that are not.
+///
+/// # Errors
+/// A store failure.
+pub fn archives_needed(
+    store: &Store,
+    plan: &LayerPlan,
+    compression: Compression,
+    mtime: u64,
+) -> Result<std::collections::BTreeSet<Digest>, LayerError> {
+    let mut out = std::collections::BTreeSet::new();
+    if is_layer_stored(store, &layer_node_id(plan, compression, mtime))? {
+        return Ok(out);
+    }
+    for f in &plan.fragments {
+        let stored = store
+            .get_node(&f.node_id(compression, mtime))?
+            .is_some_and(|rec| {
+                rec.kind == FRAGMENT_KIND
+                    && matches!(rec.blobs.as_slice(), [d] if store.has_blob(d))
+            });
+        if stored {
+            continue;
+        }
+        for e in &f.entries {
+            if let Content::Extracted { archive, .. } = &e.content {
+                out.insert(archive.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn cached_layer(store: &Store, id: &NodeId) -> Result<Option<LayerOutput>, LayerError> {
     let Some(rec) = store.get_node(id)? else {
         return Ok(None);
@@ -433,5 +486,69 @@ impl<R: Read> Read for TeeReader<'_, R> {
         self.hash.update(&buf[..n]);
         *self.count += n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::layer::plan::{ItemEntries, PlannedEntry, plan_layer};
+
+    /// Every archive's files in one directory (paths differ per archive).
+    struct Dir(std::path::PathBuf);
+    impl Materializer for Dir {
+        fn materialize(&self, _: &Digest) -> Result<std::path::PathBuf, LayerError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    /// An item of one file extracted from `archive`.
+    fn extracted(dir: &std::path::Path, archive: &Digest, name: &str) -> ItemEntries {
+        let body = format!("{name}\n");
+        std::fs::write(dir.join(name), &body).unwrap();
+        let mut e = PlannedEntry::inline_file(name, 0o644, Arc::from(body.as_bytes()));
+        e.content = Content::Extracted {
+            archive: archive.clone(),
+            path: name.into(),
+        };
+        ItemEntries {
+            label: name.into(),
+            entries: vec![e],
+        }
+    }
+
+    #[test]
+    fn only_the_archives_of_fragments_not_stored_are_needed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("store")).unwrap();
+        let files = tmp.path().join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        let (a, b) = (Digest::of_bytes(b"a.deb"), Digest::of_bytes(b"b.deb"));
+        let c = Compression::default();
+        let one = plan_layer("l", vec![extracted(&files, &a, "a")]).unwrap();
+        let need = |p: &LayerPlan| archives_needed(&store, p, c, 0).unwrap();
+        assert_eq!(need(&one), [a.clone()].into());
+
+        let (out, _) = build_layer(&store, &one, c, 0, 1, &Dir(files.clone()), &|_| {}).unwrap();
+        assert_eq!(out.id, layer_node_id(&one, c, 0));
+        assert!(is_layer_stored(&store, &out.id).unwrap());
+        assert!(need(&one).is_empty());
+
+        // Another layer with the same fragment and one more: only the new archive.
+        let two = plan_layer(
+            "l",
+            vec![extracted(&files, &a, "a"), extracted(&files, &b, "b")],
+        )
+        .unwrap();
+        assert!(!is_layer_stored(&store, &layer_node_id(&two, c, 0)).unwrap());
+        assert_eq!(need(&two), [b].into());
+        // Another compression: nothing of it is stored.
+        assert_eq!(
+            archives_needed(&store, &one, Compression::gzip(), 0).unwrap(),
+            [a].into()
+        );
     }
 }

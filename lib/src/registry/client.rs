@@ -323,6 +323,70 @@ impl Client {
         }))
     }
 
+    /// `GET url` whose 2xx body is handed to `read` as a stream (a blob) instead of being
+    /// read into memory; a 401 is answered once by authenticating, as [`Self::request`]
+    /// does. Any other answer comes back as `Err(reply)`, its body read (bounded).
+    pub(crate) fn get_streamed<T>(
+        &mut self,
+        url: &str,
+        headers: &[(&str, String)],
+        read: &mut dyn FnMut(&mut dyn Read) -> Result<T, Attempt>,
+    ) -> Result<Result<T, Reply>, Attempt> {
+        for round in 0..2 {
+            let auth = if url_host(url) == self.host {
+                self.authorization.clone()
+            } else {
+                None
+            };
+            let agent = self.agent_for(url)?;
+            let mut b = http::Request::builder().method("GET").uri(url);
+            for (k, v) in headers {
+                b = b.header(*k, v.as_str());
+            }
+            if let Some(a) = &auth {
+                b = b.header("Authorization", a.as_str());
+            }
+            let req = b.body(()).map_err(|e| {
+                Attempt::Fatal(RegistryError::Status {
+                    registry: self.base.clone(),
+                    what: format!("GET {url}: cannot build the request: {e}"),
+                    status: 0,
+                    detail: String::new(),
+                })
+            })?;
+            let resp = agent
+                .run(req)
+                .map_err(|e| Attempt::Transient(format!("GET {url}: {e}")))?;
+            let status = resp.status().as_u16();
+            if (200..300).contains(&status) {
+                let mut body = resp.into_body().into_reader();
+                return read(&mut body).map(Ok);
+            }
+            let headers = resp.headers().clone();
+            let mut body = Vec::new();
+            resp.into_body()
+                .into_reader()
+                .take(MAX_BODY)
+                .read_to_end(&mut body)
+                .map_err(|e| Attempt::Transient(format!("GET {url}: reading the answer: {e}")))?;
+            let reply = Reply {
+                status,
+                headers,
+                body,
+            };
+            if status == 401 && round == 0 && self.authenticate(&reply)? {
+                continue;
+            }
+            return Ok(Err(reply));
+        }
+        Err(Attempt::Fatal(RegistryError::Status {
+            registry: self.base.clone(),
+            what: format!("GET {url}"),
+            status: 401,
+            detail: String::new(),
+        }))
+    }
+
     fn agent_for(&self, url: &str) -> Result<&ureq::Agent, Attempt> {
         let host = url_host(url);
         let insecure = is_insecure(host, &self.options.insecure);

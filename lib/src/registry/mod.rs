@@ -7,6 +7,8 @@
 //! - [`client`]: TLS, `--insecure` hosts, Basic and Bearer authentication, retries;
 //! - [`source`]: an image's manifest and blobs from a layout, an oci-archive or the store;
 //! - [`push`]: the push itself, blobs first and the manifest (tag) last;
+//! - [`pull`]: manifests and blobs read back, blobs verified into the store (the shared
+//!   store, [`crate::cache`], uses it);
 //! - [`error`]: failures naming the registry, blob, HTTP status and registry error text.
 //!
 //! ```no_run
@@ -25,6 +27,7 @@ pub mod client;
 pub mod credentials;
 pub mod error;
 pub mod plan;
+pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod source;

@@ -80,6 +80,26 @@ enum Location {
 }
 
 impl BlobSource {
+    /// A blob that is a whole file (e.g. a store blob) of `size` bytes.
+    #[must_use]
+    pub fn file(digest: Digest, size: u64, path: PathBuf) -> Self {
+        Self {
+            digest,
+            size,
+            location: Location::File { path, offset: 0 },
+        }
+    }
+
+    /// A small blob held in memory; its digest is computed here.
+    #[must_use]
+    pub fn bytes(bytes: Vec<u8>) -> Self {
+        Self {
+            digest: Digest::of_bytes(&bytes),
+            size: bytes.len() as u64,
+            location: Location::Bytes(bytes),
+        }
+    }
+
     /// A reader of the blob from byte `from` to its end.
     ///
     /// # Errors
