@@ -187,8 +187,8 @@ fn resolve_debs(
         &spec.platform.architecture,
         spec.platform.variant.as_deref(),
     );
-    let index = archive::load_index(fetcher, store, src, &arch, now).map_err(Box::new)?;
-    let layers = spec
+    let files = archive::fetch_index(fetcher, store, src, &arch, now).map_err(Box::new)?;
+    let layers: Vec<(String, Vec<String>)> = spec
         .layers
         .iter()
         .map(|l| {
@@ -205,6 +205,14 @@ fn resolve_debs(
         })
         .filter(|(_, reqs)| !reqs.is_empty())
         .collect();
+    // The resolution is a pure function of the verified indexes and the request: a run
+    // with the same Packages files and the same request reads it back instead of loading
+    // ~70k index records and resolving again.
+    let key = debian_resolution_id(&files, &arch, &layers, src, &prefer);
+    if let Some(debs) = cached_resolution(store, &key) {
+        return Ok(debs);
+    }
+    let index = archive::parse_index(store, &files).map_err(Box::new)?;
     let req = ResolveRequest {
         index: &index,
         arch: &arch,
@@ -219,7 +227,7 @@ fn resolve_debs(
         .iter()
         .map(|a| (a.url.as_str(), effective_url(a, src.snapshot.as_deref())))
         .collect();
-    Ok(resolution
+    let debs = resolution
         .packages
         .into_iter()
         .map(|r| {
@@ -243,7 +251,99 @@ fn resolve_debs(
                 reason: r.reason,
             }
         })
-        .collect())
+        .collect::<Vec<_>>();
+    Ok(store_resolution(store, &key, debs))
+}
+
+/// Bumped when the Debian resolver's answer for the same input can change.
+const DEBIAN_RESOLUTION_VERSION: u32 = 1;
+
+/// The store node caching a Debian resolution: every Packages file's digest (in order) and
+/// every field of the request, plus composer's version (the resolver is code).
+fn debian_resolution_id(
+    files: &[archive::IndexFile],
+    arch: &str,
+    layers: &[(String, Vec<String>)],
+    src: &crate::recipe::DebianSource,
+    prefer: &BTreeMap<String, String>,
+) -> composer_store::NodeId {
+    let mut k = composer_store::NodeKey::new("debian-resolution", DEBIAN_RESOLUTION_VERSION);
+    k.str("composer", env!("CARGO_PKG_VERSION"))
+        .str("arch", arch);
+    k.u64("files", files.len() as u64);
+    for f in files {
+        k.str("suite", &f.suite)
+            .str("component", &f.component)
+            .str("archive", &f.archive)
+            .digest("packages", &f.sha256);
+    }
+    for a in &src.archives {
+        k.str("archive-url", &a.url)
+            .str("effective-url", &effective_url(a, src.snapshot.as_deref()));
+    }
+    k.u64("layers", layers.len() as u64);
+    for (name, reqs) in layers {
+        k.str("layer", name).u64("requests", reqs.len() as u64);
+        for r in reqs {
+            k.str("request", r);
+        }
+    }
+    k.u64("include", src.include.len() as u64);
+    for i in &src.include {
+        k.str("include", i);
+    }
+    k.u64("exclude", src.exclude.len() as u64);
+    for e in &src.exclude {
+        k.str("exclude", e);
+    }
+    k.u64("prefer", prefer.len() as u64);
+    for (n, v) in prefer {
+        k.str("prefer-name", n).str("prefer-version", v);
+    }
+    k.finish()
+}
+
+/// A cached resolution (in the lockfile's own format), if the store has a readable one.
+fn cached_resolution(store: &Store, id: &composer_store::NodeId) -> Option<Vec<LockedDeb>> {
+    let rec = store.get_node(id).ok()??;
+    let bytes = store.read_blob(rec.blobs.first()?).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    Lock::parse(&text, "cached Debian resolution")
+        .ok()
+        .map(|l| l.debian)
+}
+
+/// Stores `debs` as the resolution for `id` and returns them as a later run will read them
+/// (the lockfile's order), so a hit and a miss give the same answer. A store failure only
+/// costs the cache.
+fn store_resolution(
+    store: &Store,
+    id: &composer_store::NodeId,
+    debs: Vec<LockedDeb>,
+) -> Vec<LockedDeb> {
+    // The lockfile format wants a digest here; this one names the resolution's inputs.
+    let text = Lock {
+        version: LOCK_VERSION,
+        recipe: format!("sha256:{}", id.to_hex()),
+        debian: debs.clone(),
+        pypi: Vec::new(),
+    }
+    .to_text();
+    let Ok(parsed) = Lock::parse(&text, "Debian resolution") else {
+        return debs;
+    };
+    if let Ok((blob, _)) = store.put_blob_bytes(text.as_bytes()) {
+        let _ = store.put_node(
+            id,
+            &composer_store::NodeRecord {
+                kind: "debian-resolution".into(),
+                blobs: vec![blob],
+                children: vec![],
+                meta: serde_json::json!({ "packages": parsed.debian.len() }),
+            },
+        );
+    }
+    parsed.debian
 }
 
 /// Every locked name → version (Debian package names and normalized Python project names).

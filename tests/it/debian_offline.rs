@@ -1163,3 +1163,75 @@ fn build_with_a_stale_lock_re_resolves_but_keeps_the_locked_versions_that_still_
             .arg(fx.path("o2")),
     );
 }
+
+/// The store's cached Debian resolutions: (record path, blob path) of each.
+fn cached_resolutions(store: &Path) -> Vec<(PathBuf, PathBuf)> {
+    std::fs::read_dir(store.join("v1/nodes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|p| {
+            let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
+            (rec["kind"] == "debian-resolution").then(|| {
+                let blob = store.join("v1/blobs/sha256").join(
+                    rec["blobs"][0]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("sha256:"),
+                );
+                (p, blob)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_debian_resolution_is_reused_for_the_same_indexes_and_request_and_redone_when_they_change() {
+    let mut fx = Fx::new(&update_repo(vec![]));
+    let recipe = fx.recipe("r", "trixie trixie-updates", BASE_POLICY, APP_LAYER);
+    fx.lock(&recipe);
+    let first = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    let cached = cached_resolutions(&fx.store());
+    assert_eq!(cached.len(), 1);
+
+    // Same indexes, same request: the same lock, from the cache (shown by editing the
+    // cached answer: the next lock follows it).
+    std::fs::remove_file(recipe.with_extension("lock")).unwrap();
+    fx.lock(&recipe);
+    assert_eq!(
+        std::fs::read_to_string(recipe.with_extension("lock")).unwrap(),
+        first
+    );
+    let (_, blob) = &cached[0];
+    let text = std::fs::read_to_string(blob).unwrap();
+    assert!(text.contains("reason="), "{text}");
+    std::fs::remove_file(blob).unwrap();
+    std::fs::write(blob, text.replace("reason=\"", "reason=\"cached: ")).unwrap();
+    std::fs::remove_file(recipe.with_extension("lock")).unwrap();
+    fx.lock(&recipe);
+    let edited = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    assert!(edited.contains("reason=\"cached: "), "{edited}");
+
+    // Another request (a layer asks for less): resolved again, not the cached answer.
+    let smaller = fx.recipe(
+        "s",
+        "trixie trixie-updates",
+        BASE_POLICY,
+        "layer \"system\" {\n    debian \"libc6\"\n}\n",
+    );
+    fx.lock(&smaller);
+    let s = std::fs::read_to_string(smaller.with_extension("lock")).unwrap();
+    assert!(!s.contains("cached: "), "{s}");
+    assert!(!versions(&smaller).contains_key("app"));
+
+    // A point release (new Packages files): resolved again, and the new versions show.
+    fx.republish(&update_repo(vec![libc6("2.41-12+deb13u1"), app("1.0-2")]));
+    std::fs::remove_file(recipe.with_extension("lock")).unwrap();
+    fx.lock(&recipe);
+    let v = versions(&recipe);
+    assert_eq!(v["app"], "1.0-2");
+    assert_eq!(v["libc6"], "2.41-12+deb13u1");
+    let relocked = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    assert!(!relocked.contains("cached: "), "{relocked}");
+    assert_eq!(cached_resolutions(&fx.store()).len(), 3);
+}

@@ -137,6 +137,37 @@ pub fn load_index(
     arch: &str,
     now: i64,
 ) -> Result<Vec<IndexPackage>, ArchiveError> {
+    parse_index(store, &fetch_index(fetcher, store, src, arch, now)?)
+}
+
+/// One verified `Packages.xz` of a source, stored but not parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFile {
+    /// Suite (`trixie`).
+    pub suite: String,
+    /// Component (`main`).
+    pub component: String,
+    /// The archive's URL as the recipe gives it.
+    pub archive: String,
+    /// sha256 of the `Packages.xz`, from the verified InRelease.
+    pub sha256: Digest,
+    /// Where it was downloaded from.
+    pub url: String,
+}
+
+/// The first half of [`load_index`]: every suite's InRelease downloaded and verified (in
+/// parallel), and each component's `Packages.xz` stored, verified against it. What the
+/// index holds is then fixed by these digests.
+///
+/// # Errors
+/// [`ArchiveError`] naming the suite and URL.
+pub fn fetch_index(
+    fetcher: &Fetcher,
+    store: &Store,
+    src: &DebianSource,
+    arch: &str,
+    now: i64,
+) -> Result<Vec<IndexFile>, ArchiveError> {
     let keys = keyring(src)?;
     // Suites are fetched and verified in parallel; results keep recipe order.
     let suites: Vec<(&DebianArchive, &String)> = src
@@ -144,14 +175,48 @@ pub fn load_index(
         .iter()
         .flat_map(|a| a.suites.iter().map(move |s| (a, s)))
         .collect();
-    let per_suite: Vec<Vec<IndexPackage>> = suites
+    let per_suite: Vec<Vec<IndexFile>> = suites
         .par_iter()
         .map(|(archive, suite)| load_suite(fetcher, store, src, &keys, archive, suite, arch, now))
         .collect::<Result<_, _>>()?;
     Ok(per_suite.into_iter().flatten().collect())
 }
 
-/// One suite: InRelease verified, then each component's Packages.xz.
+/// The second half of [`load_index`]: the packages of stored `files`, parsed (or read from
+/// the parse cache), in order.
+///
+/// # Errors
+/// [`ArchiveError`] naming the file.
+pub fn parse_index(store: &Store, files: &[IndexFile]) -> Result<Vec<IndexPackage>, ArchiveError> {
+    let per_file: Vec<Vec<IndexPackage>> = files
+        .par_iter()
+        .map(|f| {
+            if let Some(pkgs) =
+                cached_packages(store, &f.sha256, &f.suite, &f.component, &f.archive)
+            {
+                return Ok(pkgs);
+            }
+            let blob = store.open_blob(&f.sha256)?;
+            let mut text = String::new();
+            liblzma::read::XzDecoder::new(blob)
+                .read_to_string(&mut text)
+                .map_err(|source| ArchiveError::Io {
+                    path: f.url.clone(),
+                    source,
+                })?;
+            let pkgs = control::packages_from_index(&text, &f.suite, &f.component, &f.archive)
+                .map_err(|source| ArchiveError::Packages {
+                    url: f.url.clone(),
+                    source,
+                })?;
+            cache_packages(store, &f.sha256, &f.suite, &f.component, &f.archive, &pkgs)?;
+            Ok(pkgs)
+        })
+        .collect::<Result<_, ArchiveError>>()?;
+    Ok(per_file.into_iter().flatten().collect())
+}
+
+/// One suite: InRelease verified, then each component's Packages.xz stored.
 #[allow(clippy::too_many_arguments)]
 fn load_suite(
     fetcher: &Fetcher,
@@ -162,7 +227,7 @@ fn load_suite(
     suite: &str,
     arch: &str,
     now: i64,
-) -> Result<Vec<IndexPackage>, ArchiveError> {
+) -> Result<Vec<IndexFile>, ArchiveError> {
     let base = effective_url(archive, src.snapshot.as_deref());
     let mut all = Vec::new();
     let url = format!("{base}/dists/{suite}/InRelease");
@@ -210,27 +275,13 @@ fn load_suite(
                 size: Some(entry.size),
             },
         )?;
-        let pkgs = match cached_packages(store, &sha256, suite, component, &archive.url) {
-            Some(pkgs) => pkgs,
-            None => {
-                let blob = store.open_blob(&sha256)?;
-                let mut text = String::new();
-                liblzma::read::XzDecoder::new(blob)
-                    .read_to_string(&mut text)
-                    .map_err(|source| ArchiveError::Io {
-                        path: packages_url.clone(),
-                        source,
-                    })?;
-                let pkgs = control::packages_from_index(&text, suite, component, &archive.url)
-                    .map_err(|source| ArchiveError::Packages {
-                        url: packages_url.clone(),
-                        source,
-                    })?;
-                cache_packages(store, &sha256, suite, component, &archive.url, &pkgs)?;
-                pkgs
-            }
-        };
-        all.extend(pkgs);
+        all.push(IndexFile {
+            suite: suite.to_string(),
+            component: component.clone(),
+            archive: archive.url.clone(),
+            sha256,
+            url: packages_url,
+        });
     }
     Ok(all)
 }
