@@ -161,6 +161,18 @@ pub(crate) fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
+/// `skopeo inspect --raw`: the manifest or index bytes the registry serves for `reference`.
+fn skopeo_raw(reference: &str) -> String {
+    run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &format!("{USER}:{PASSWORD}"),
+        &format!("docker://{reference}"),
+    ]))
+}
+
 fn skopeo_digest(reference: &str) -> String {
     let out = run_ok(Command::new("skopeo").args([
         "inspect",
@@ -414,14 +426,7 @@ fn push_with_htpasswd_then_skopeo_reads_it_back_and_a_second_push_uploads_nothin
         reg.host(),
         digest.trim_start_matches("sha256:")
     );
-    let listed = json(&run_ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        "--creds",
-        &format!("{USER}:{PASSWORD}"),
-        &format!("docker://{referrers_tag}"),
-    ])));
+    let listed = json(&skopeo_raw(&referrers_tag));
     let entries = listed["manifests"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{listed}");
     assert_eq!(
@@ -444,14 +449,7 @@ fn push_with_htpasswd_then_skopeo_reads_it_back_and_a_second_push_uploads_nothin
         .args(["--insecure", "127.0.0.1", "--json"]);
     let again = json(&run_ok(with_login(c, PASSWORD)));
     assert_eq!(again["uploaded"], 0, "{again}");
-    let relisted = json(&run_ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        "--creds",
-        &format!("{USER}:{PASSWORD}"),
-        &format!("docker://{referrers_tag}"),
-    ])));
+    let relisted = json(&skopeo_raw(&referrers_tag));
     assert_eq!(relisted, listed);
 
     // build --push straight from the store (layers as concatenated fragments), chunked.
@@ -1034,14 +1032,7 @@ fn an_image_index_goes_up_manifests_first_blobs_in_parallel_and_skopeo_copies_it
     assert_eq!(pushed["uploaded"], blobs.len(), "{pushed}");
 
     // The registry serves our index, byte for byte, and each platform's manifest.
-    let raw = run_ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        "--creds",
-        &format!("{USER}:{PASSWORD}"),
-        &format!("docker://{reference}"),
-    ]));
+    let raw = skopeo_raw(&reference);
     assert_eq!(
         format!("sha256:{}", sha256_hex(raw.as_bytes())),
         index_digest
@@ -1097,13 +1088,6 @@ fn build_push_of_two_platforms_pushes_each_manifest_then_the_image_index() {
     assert_eq!(built["push"]["manifests"], 2, "{built}");
     // The registry serves the index we wrote; skopeo resolves it (the Digest of the tag).
     assert_eq!(skopeo_digest(&reference), index);
-    let raw = run_ok(Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        "--creds",
-        &format!("{USER}:{PASSWORD}"),
-        &format!("docker://{reference}"),
-    ]));
+    let raw = skopeo_raw(&reference);
     assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), index);
 }

@@ -402,21 +402,32 @@ fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<Ex
                     .join(", "),
                 out.display()
             );
-            if let Some(p) = &pushed {
-                eprintln!("{}", super::push::summary(p));
-            }
-            println!("{}", index.index_digest);
+            finish_text(pushed.as_ref(), &index.index_digest);
         }
     }
+    Ok(exit_status(failed, &a.recipe, &out))
+}
+
+/// The last lines of a text-mode build that wrote its output: the push summary on stderr,
+/// the digest on stdout.
+fn finish_text(pushed: Option<&registry::PushReport>, digest: &composer::Digest) {
+    if let Some(p) = pushed {
+        eprintln!("{}", super::push::summary(p));
+    }
+    println!("{digest}");
+}
+
+/// Success, or, when the check failed, a line saying nothing was written and failure.
+fn exit_status(failed: bool, recipe: &Path, out: &Path) -> ExitCode {
     if failed {
         eprintln!(
             "error: {} failed its check; nothing was written to {} (fix the findings, allow them in the recipe's check block, or build with --no-check)",
-            a.recipe.display(),
+            recipe.display(),
             out.display()
         );
-        return Ok(ExitCode::FAILURE);
+        return ExitCode::FAILURE;
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
@@ -550,21 +561,10 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
                     .join(", "),
                 out.display()
             );
-            if let Some(p) = &pushed {
-                eprintln!("{}", super::push::summary(p));
-            }
-            println!("{}", image.manifest_digest);
+            finish_text(pushed.as_ref(), &image.manifest_digest);
         }
     }
-    if failed {
-        eprintln!(
-            "error: {} failed its check; nothing was written to {} (fix the findings, allow them in the recipe's check block, or build with --no-check)",
-            a.recipe.display(),
-            out.display()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_status(failed, &a.recipe, &out))
 }
 
 /// Writes the image's SPDX SBOM into the layout as an OCI 1.1 artifact whose subject is
