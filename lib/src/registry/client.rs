@@ -83,6 +83,21 @@ pub(crate) fn transient_status(s: u16) -> bool {
     s == 408 || s == 429 || s >= 500
 }
 
+/// Turns an unexpected answer into a retry (5xx, 408, 429), an authentication error
+/// (401, 403) or an error naming the registry, `what` and the status.
+pub(crate) fn unexpected(c: &Client, r: &Reply, what: &str) -> Attempt {
+    match r.status {
+        401 | 403 => Attempt::Fatal(c.unauthorized(what, r)),
+        s if transient_status(s) => Attempt::Transient(format!("{what}: HTTP {s}{}", r.detail())),
+        s => Attempt::Fatal(RegistryError::Status {
+            registry: c.base().into(),
+            what: what.into(),
+            status: s,
+            detail: r.detail(),
+        }),
+    }
+}
+
 /// A request body, opened anew for each try: a reader and its exact length.
 pub(crate) type Body<'a> = (Box<dyn Read + 'a>, u64);
 

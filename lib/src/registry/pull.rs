@@ -8,22 +8,8 @@ use std::io::Read;
 
 use composer_store::{Digest, Store, StoreError};
 
-use super::client::{Attempt, Client, Reply, transient_status};
+use super::client::{Attempt, Client, unexpected};
 use super::error::RegistryError;
-
-/// Turns an unexpected answer into a retry (5xx, 408, 429) or an error.
-fn unexpected(c: &Client, r: &Reply, what: &str) -> Attempt {
-    match r.status {
-        401 | 403 => Attempt::Fatal(c.unauthorized(what, r)),
-        s if transient_status(s) => Attempt::Transient(format!("{what}: HTTP {s}{}", r.detail())),
-        s => Attempt::Fatal(RegistryError::Status {
-            registry: c.base().into(),
-            what: what.into(),
-            status: s,
-            detail: r.detail(),
-        }),
-    }
-}
 
 /// Whether `repo` has a manifest under `reference` (a tag or digest): `HEAD`, 404 → `false`.
 ///

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use composer_store::Digest;
 use serde::Serialize;
 
-use super::client::{Attempt, Client, ClientOptions, Reply, transient_status};
+use super::client::{Attempt, Client, ClientOptions, Reply, unexpected};
 use super::error::RegistryError;
 use super::plan::{
     DEFAULT_CHUNK, Upload, content_range, next_chunk, plan_upload, resolve_location, resume_offset,
@@ -417,16 +417,7 @@ fn check(c: &Client, r: Reply, what: &str, ok: &[u16]) -> Result<Reply, Attempt>
     if ok.contains(&r.status) {
         return Ok(r);
     }
-    Err(match r.status {
-        401 | 403 => Attempt::Fatal(c.unauthorized(what, &r)),
-        s if transient_status(s) => Attempt::Transient(format!("{what}: HTTP {s}{}", r.detail())),
-        s => Attempt::Fatal(RegistryError::Status {
-            registry: c.base().into(),
-            what: what.into(),
-            status: s,
-            detail: r.detail(),
-        }),
-    })
+    Err(unexpected(c, &r, what))
 }
 
 /// The upload URL from a 202's `Location`.
