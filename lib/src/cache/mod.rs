@@ -14,14 +14,13 @@ pub mod node;
 pub mod remote;
 
 use std::collections::BTreeSet;
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use composer_store::{Digest, NodeId, NodeRecord, Store, StoreError};
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use crate::layer::LayerOutput;
 use crate::registry::source::BlobSource;
@@ -382,36 +381,9 @@ fn check_layer(store: &Store, doc: &NodeDoc) -> Result<(), CacheError> {
             out.media_type
         )));
     };
-    let (mut blob, mut diff) = (Sha256::new(), Sha256::new());
-    let (mut size, mut tar_size) = (0u64, 0u64);
-    for d in &rec.blobs {
-        let path = store.blob_path(d);
-        let ioe = |source| CacheError::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = store.open_blob(d)?;
-        let mut tee = HashRead {
-            inner: file,
-            hash: &mut blob,
-            count: &mut size,
-        };
-        {
-            let mut dec = decoder.decoder(&mut tee).map_err(ioe)?;
-            let mut buf = vec![0u8; 256 << 10];
-            loop {
-                let n = dec.read(&mut buf).map_err(ioe)?;
-                if n == 0 {
-                    break;
-                }
-                diff.update(&buf[..n]);
-                tar_size += n as u64;
-            }
-        }
-        io::copy(&mut tee, &mut io::sink()).map_err(ioe)?;
-    }
-    let digest = Digest::from_sha256_bytes(blob.finalize().into());
-    let diff_id = Digest::from_sha256_bytes(diff.finalize().into());
+    let (digest, diff_id, size, tar_size) =
+        crate::layer::build::layer_digests(store, &rec.blobs, decoder)
+            .map_err(|e| CacheError::Invalid(format!("its fragments cannot be read: {e}")))?;
     if digest != out.digest
         || size != out.size
         || diff_id != out.diff_id
@@ -423,21 +395,6 @@ fn check_layer(store: &Store, doc: &NodeDoc) -> Result<(), CacheError> {
         )));
     }
     Ok(())
-}
-
-struct HashRead<'a, R> {
-    inner: R,
-    hash: &'a mut Sha256,
-    count: &'a mut u64,
-}
-
-impl<R: Read> Read for HashRead<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        *self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// Uploads one node unless the cache has it; returns the blobs sent, or `None` when it

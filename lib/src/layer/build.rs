@@ -245,6 +245,47 @@ fn reuse_fragment(
     if rec.kind != FRAGMENT_KIND || !store.has_blob(digest) {
         return Ok(None);
     }
+    hash_fragment(store, digest, compression, sink)?;
+    Ok(Some(digest.clone()))
+}
+
+/// What a layer made of the stored fragment blobs `fragments` (in order) is: its digest,
+/// diff_id, compressed size and tar size, recomputed by reading (and decompressing) them.
+///
+/// # Errors
+/// A fragment missing from the store or unreadable, naming its path.
+pub fn layer_digests(
+    store: &Store,
+    fragments: &[Digest],
+    compression: Compression,
+) -> Result<(Digest, Digest, u64, u64), LayerError> {
+    let (mut diff, mut blob) = (Sha256::new(), Sha256::new());
+    let (mut size, mut tar_size) = (0, 0);
+    for d in fragments {
+        let mut sink = Hashing {
+            diff: &mut diff,
+            blob: &mut blob,
+            size: &mut size,
+            tar_size: &mut tar_size,
+        };
+        hash_fragment(store, d, compression, &mut sink)?;
+    }
+    Ok((
+        Digest::from_sha256_bytes(blob.finalize().into()),
+        Digest::from_sha256_bytes(diff.finalize().into()),
+        size,
+        tar_size,
+    ))
+}
+
+/// Continues the layer digests with the stored fragment blob `digest`: its bytes into the
+/// blob digest and size, its decompressed bytes into the diff_id and tar size.
+fn hash_fragment(
+    store: &Store,
+    digest: &Digest,
+    compression: Compression,
+    sink: &mut Hashing<'_>,
+) -> Result<(), LayerError> {
     let path = store.blob_path(digest);
     let file = store.open_blob(digest)?;
     let mut tee = TeeReader {
@@ -271,7 +312,7 @@ fn reuse_fragment(
     }
     // Anything the decoder did not need still belongs to the blob.
     io::copy(&mut tee, &mut io::sink()).map_err(|source| LayerError::Io { path, source })?;
-    Ok(Some(digest.clone()))
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
