@@ -162,15 +162,7 @@ impl Lock {
     /// name. The same lock always gives the same bytes.
     #[must_use]
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        out.push_str(HEADER);
-        out.push('\n');
-        let _ = writeln!(
-            out,
-            "lock version={} recipe={}",
-            self.version,
-            quote(&self.recipe)
-        );
+        let mut out = lock_header(self.version, &self.recipe);
         self.write_entries(&mut out, "");
         out
     }
@@ -250,6 +242,15 @@ impl Lock {
     }
 }
 
+/// The start of every lock file: the header comment and the `lock` node.
+fn lock_header(version: u32, recipe: &str) -> String {
+    let mut out = String::new();
+    out.push_str(HEADER);
+    out.push('\n');
+    let _ = writeln!(out, "lock version={version} recipe={}", quote(recipe));
+    out
+}
+
 /// A lock of a multi-platform recipe (`platform "linux/amd64" "linux/arm64"`): one
 /// resolution per platform, in recipe order, each a [`Lock`] of
 /// [`ImageSpec::for_platform`].
@@ -320,15 +321,7 @@ impl MultiLock {
     /// them.
     #[must_use]
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        out.push_str(HEADER);
-        out.push('\n');
-        let _ = writeln!(
-            out,
-            "lock version={} recipe={}",
-            self.version,
-            quote(&self.recipe)
-        );
+        let mut out = lock_header(self.version, &self.recipe);
         for (platform, lock) in &self.platforms {
             let _ = writeln!(
                 out,

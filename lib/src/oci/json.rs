@@ -286,6 +286,11 @@ pub fn manifest(
 /// `index.json` with one entry per tag, each naming the same manifest.
 #[must_use]
 pub fn index(manifest: &Descriptor, tags: &[String], platform: &Platform) -> Index {
+    tagged(manifest, tags, Some(platform.into()))
+}
+
+/// An `index.json` naming `target` once per tag, each entry with `platform`.
+fn tagged(target: &Descriptor, tags: &[String], platform: Option<PlatformJson>) -> Index {
     Index {
         schema_version: 2,
         media_type: INDEX_MEDIA_TYPE.into(),
@@ -293,8 +298,8 @@ pub fn index(manifest: &Descriptor, tags: &[String], platform: &Platform) -> Ind
             .iter()
             .map(|t| Descriptor {
                 annotations: BTreeMap::from([(REF_NAME.to_string(), t.clone())]),
-                platform: Some(platform.into()),
-                ..manifest.clone()
+                platform: platform.clone(),
+                ..target.clone()
             })
             .collect(),
     }
@@ -315,18 +320,7 @@ pub fn image_index(manifests: Vec<Descriptor>) -> Index {
 /// `image_index` (as buildx and apko write a multi-platform layout).
 #[must_use]
 pub fn layout_index(image_index: &Descriptor, tags: &[String]) -> Index {
-    Index {
-        schema_version: 2,
-        media_type: INDEX_MEDIA_TYPE.into(),
-        manifests: tags
-            .iter()
-            .map(|t| Descriptor {
-                annotations: BTreeMap::from([(REF_NAME.to_string(), t.clone())]),
-                platform: None,
-                ..image_index.clone()
-            })
-            .collect(),
-    }
+    tagged(image_index, tags, None)
 }
 
 /// The `oci-layout` file.
