@@ -754,55 +754,56 @@ fn resolve_wheels(
 /// Failures are ignored here: the build's own fetch retries and reports them.
 #[derive(Default)]
 struct EagerDownloads {
-    state: std::sync::Mutex<(std::collections::VecDeque<Download>, BTreeSet<String>, bool)>,
+    queue: std::sync::Mutex<Queue>,
     ready: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: std::collections::VecDeque<Download>,
+    /// Every wheel queued so far (by sha256), so none is fetched twice.
+    queued: BTreeSet<composer_store::Digest>,
+    /// No more downloads will be queued.
+    closed: bool,
 }
 
 impl EagerDownloads {
     /// Queues `d` unless it was queued before.
     fn push(&self, d: Download) {
-        if let Ok(mut st) = self.state.lock()
-            && !st.2
-            && st.1.insert(d.sha256.to_string())
+        if let Ok(mut q) = self.queue.lock()
+            && !q.closed
+            && q.queued.insert(d.sha256.clone())
         {
-            st.0.push_back(d);
+            q.waiting.push_back(d);
             self.ready.notify_one();
         }
     }
 
     /// No more downloads: workers finish the queue and stop.
     fn close(&self) {
-        if let Ok(mut st) = self.state.lock() {
-            st.2 = true;
+        if let Ok(mut q) = self.queue.lock() {
+            q.closed = true;
         }
         self.ready.notify_all();
     }
 
-    fn work(&self, fetcher: &Fetcher, store: &Store) {
+    /// The next download, waiting for one; `None` once closed and empty.
+    fn next(&self) -> Option<Download> {
+        let mut q = self.queue.lock().ok()?;
         loop {
-            let next = {
-                let Ok(mut st) = self.state.lock() else {
-                    return;
-                };
-                loop {
-                    if let Some(d) = st.0.pop_front() {
-                        break Some(d);
-                    }
-                    if st.2 {
-                        break None;
-                    }
-                    st = match self.ready.wait(st) {
-                        Ok(g) => g,
-                        Err(_) => return,
-                    };
-                }
-            };
-            match next {
-                Some(d) => {
-                    let _ = fetcher.fetch_to_store(store, &d);
-                }
-                None => return,
+            if let Some(d) = q.waiting.pop_front() {
+                return Some(d);
             }
+            if q.closed {
+                return None;
+            }
+            q = self.ready.wait(q).ok()?;
+        }
+    }
+
+    fn work(&self, fetcher: &Fetcher, store: &Store) {
+        while let Some(d) = self.next() {
+            let _ = fetcher.fetch_to_store(store, &d);
         }
     }
 }

@@ -88,18 +88,16 @@ impl PageCache {
     /// up to 8 connections, so a later resolution finds them here. Errors are left for the
     /// resolver to report.
     pub fn warm(&self, fetcher: &Fetcher, source: Option<&PypiSource>, names: &[String]) {
+        use rayon::prelude::*;
         let indexes = indexes_of(source);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..names.len().min(8) {
-                s.spawn(|| {
-                    while let Some(name) =
-                        names.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
-                    {
-                        let _ = self.files(fetcher, index_of(&indexes, name), name);
-                    }
-                });
-            }
+        // Network-bound: more requests in flight than cores.
+        let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(8).build() else {
+            return;
+        };
+        pool.install(|| {
+            names.par_iter().for_each(|name| {
+                let _ = self.files(fetcher, index_of(&indexes, name), name);
+            });
         });
     }
 }
