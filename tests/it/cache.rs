@@ -279,6 +279,18 @@ fn stored_fragments(reg: &Registry) -> Vec<PathBuf> {
     out
 }
 
+/// `compose build` of the demo recipe into `store` and `out` with the cache, logged in,
+/// printing JSON.
+fn demo_build(demo: &Demo, cache: &str, host: &str, store: &str, out: &str) -> Command {
+    let mut c = compose(&demo.path(store));
+    c.arg("build")
+        .arg(demo.src.join("demo.kdl"))
+        .args(["--json", "-o"])
+        .arg(demo.path(out))
+        .args(["--cache", cache, "--insecure", host]);
+    with_login(c, PASSWORD)
+}
+
 #[test]
 fn a_corrupt_or_missing_blob_in_the_cache_is_never_trusted() {
     if !tools() {
@@ -288,15 +300,7 @@ fn a_corrupt_or_missing_blob_in_the_cache_is_never_trusted() {
     let host = reg.host();
     let demo = Demo::new();
     let cache = format!("{host}/{REPO}");
-    let build = |store: &str, out: &str| {
-        let mut c = compose(&demo.path(store));
-        c.arg("build")
-            .arg(demo.src.join("demo.kdl"))
-            .args(["--json", "-o"])
-            .arg(demo.path(out))
-            .args(["--cache", &cache, "--insecure", &host]);
-        ok_json(with_login(c, PASSWORD))
-    };
+    let build = |store: &str, out: &str| ok_json(demo_build(&demo, &cache, &host, store, out));
     let a = build("store-a", "out-a");
     assert!(count(&a, "pushed") > 0 && warnings(&a).is_empty(), "{a:#}");
 
@@ -341,15 +345,7 @@ fn two_builders_uploading_the_same_nodes_at_once_both_succeed() {
     let host = reg.host();
     let demo = Demo::new();
     let cache = format!("{host}/{REPO}");
-    let build = |store: &str, out: &str| {
-        let mut c = compose(&demo.path(store));
-        c.arg("build")
-            .arg(demo.src.join("demo.kdl"))
-            .args(["--json", "-o"])
-            .arg(demo.path(out))
-            .args(["--cache", &cache, "--insecure", &host]);
-        with_login(c, PASSWORD)
-    };
+    let build = |store: &str, out: &str| demo_build(&demo, &cache, &host, store, out);
     // Both run at once: each finds the cache empty and uploads the same nodes.
     let children: Vec<std::process::Child> = [("store-1", "out-1"), ("store-2", "out-2")]
         .into_iter()
