@@ -469,6 +469,32 @@ fn push_with_htpasswd_then_skopeo_reads_it_back_and_a_second_push_uploads_nothin
     assert_eq!(built["push"]["uploaded"], 3, "{built}");
     assert_eq!(skopeo_digest(&fresh), digest);
 
+    // build --push --sbom: the image from the store, the SBOM from the written layout
+    // (its document and the empty config are the two extra blobs), listed in the tag.
+    let with_doc = format!("{}/team/withsbom:v1", reg.host());
+    let mut build = demo.build(&demo.path("out-sbom-push"));
+    build.args([
+        "--sbom",
+        "--push",
+        &with_doc,
+        "--insecure",
+        &reg.host(),
+        "--json",
+    ]);
+    let built = json(&run_ok(with_login(build, PASSWORD)));
+    assert_eq!(built["push"]["digest"], digest.as_str());
+    assert_eq!(built["push"]["uploaded"], 5, "{built}");
+    assert_eq!(built["push"]["referrers"], 1, "{built}");
+    let listed = json(&skopeo_raw(&format!(
+        "{}/team/withsbom:sha256-{}",
+        reg.host(),
+        digest.trim_start_matches("sha256:")
+    )));
+    assert_eq!(
+        listed["manifests"][0]["artifactType"],
+        "application/spdx+json"
+    );
+
     // build --push into another repository, mounting the blobs from the first.
     let other = format!("{}/team/other:v2", reg.host());
     let mut build = demo.build(&demo.path("out2"));

@@ -417,22 +417,14 @@ pub fn add_referrers(image: &mut PushImage, path: &Path) -> Result<(), RegistryE
             ),
         });
     }
-    for r in from_layout.referrers {
-        let manifest: Manifest =
-            serde_json::from_slice(&r.bytes).map_err(|e| RegistryError::Image {
-                path: path.to_path_buf(),
-                what: format!("artifact {}: {e}", r.digest),
-            })?;
-        for d in manifest.layers.iter().chain([&manifest.config]) {
-            if image.blobs.iter().any(|b| b.digest == d.digest) {
-                continue;
-            }
-            if let Some(b) = from_layout.blobs.iter().find(|b| b.digest == d.digest) {
-                image.blobs.push(b.clone());
-            }
+    // Same manifest, so the same layers and config: what the layout adds is exactly the
+    // artifacts' blobs.
+    for b in from_layout.blobs {
+        if !image.blobs.iter().any(|x| x.digest == b.digest) {
+            image.blobs.push(b);
         }
-        image.referrers.push(r);
     }
+    image.referrers.extend(from_layout.referrers);
     Ok(())
 }
 
