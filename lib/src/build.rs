@@ -87,8 +87,6 @@ pub struct Plan {
     /// Input nodes the image keeps alive through `store gc` (package listings, which
     /// reference the downloaded `.deb`s), so a kept image rebuilds without downloading.
     pub inputs: Vec<NodeId>,
-    /// Wheels installed for this build (removed with the plan).
-    pub scratch: Option<Arc<tempfile::TempDir>>,
     /// Installs wheels whose fragments are not stored yet.
     pub wheels: Option<Arc<WheelExtractor>>,
     /// The `.deb`s planning read files from (accounts, CA certificates): a cache receives
@@ -104,10 +102,21 @@ struct Archives<'a> {
 }
 
 impl Materializer for Archives<'_> {
-    fn materialize(&self, archive: &Digest) -> Result<std::path::PathBuf, LayerError> {
+    fn open(
+        &self,
+        archive: &Digest,
+        path: &str,
+    ) -> Result<Box<dyn std::io::Read + '_>, LayerError> {
         match self.wheels {
-            Some(w) if w.knows(archive) => w.materialize(archive),
-            _ => self.debs.materialize(archive),
+            Some(w) if w.knows(archive) => w.open(archive, path),
+            _ => self.debs.open(archive, path),
+        }
+    }
+
+    fn describe(&self, archive: &Digest) -> String {
+        match self.wheels {
+            Some(w) if w.knows(archive) => w.describe(archive),
+            _ => self.debs.describe(archive),
         }
     }
 }
@@ -550,7 +559,6 @@ pub fn plan(
         graph,
         archives: extractor,
         inputs: inputs.into_iter().chain(wheel_plan.inputs).collect(),
-        scratch: wheel_plan.scratch,
         wheels: wheel_plan.extractor,
         planning_archives,
     })
@@ -561,10 +569,7 @@ pub fn plan(
 fn wheel_scheme(spec: &ImageSpec, debs: &[LockedDeb]) -> Result<Scheme, BuildError> {
     let target =
         crate::pin::python_target(debs, spec).map_err(|e| BuildError::Wheel(e.to_string()))?;
-    Ok(match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
-        Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
-        None => Scheme::debian_system(target.python),
-    })
+    Ok(crate::pypi::install::scheme_for(spec, &target))
 }
 
 /// Two wheels in different layers that install the same file: identical content is fine
@@ -634,7 +639,6 @@ struct WheelPlan {
     /// The wheels' listing nodes (kept alive through gc by the image).
     inputs: Vec<NodeId>,
     /// Where wheels are installed when a fragment must be built.
-    scratch: Option<Arc<tempfile::TempDir>>,
     /// Installs them on demand.
     extractor: Option<Arc<WheelExtractor>>,
 }
@@ -651,21 +655,10 @@ fn plan_wheels(
     if wheels.is_empty() {
         return Ok(WheelPlan::default());
     }
-    let scratch = tempfile::Builder::new()
-        .prefix("wheels-")
-        .tempdir_in(store.layout().tmp_dir())
-        .map_err(|e| {
-            BuildError::Wheel(format!(
-                "cannot create a temporary directory in the store: {e}"
-            ))
-        })?;
     let target =
         crate::pin::python_target(debs, spec).map_err(|e| BuildError::Wheel(e.to_string()))?;
     let prefix = spec.pypi.as_ref().and_then(|p| p.prefix.as_deref());
-    let scheme = match prefix {
-        Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
-        None => Scheme::debian_system(target.python),
-    };
+    let scheme = crate::pypi::install::scheme_for(spec, &target);
     let mut inputs = Vec::with_capacity(wheels.len());
     for w in wheels {
         let digest = crate::pypi::install::wheel_digest(w).map_err(BuildError::Wheel)?;
@@ -675,8 +668,7 @@ fn plan_wheels(
             w.reason == "requested",
         ));
     }
-    let ex = WheelExtractor::new(store.clone(), scratch.path(), wheels, scheme)
-        .map_err(BuildError::Wheel)?;
+    let ex = WheelExtractor::new(store.clone(), wheels, scheme).map_err(BuildError::Wheel)?;
     let installed: Vec<(String, ItemEntries)> = pool.install(|| {
         wheels
             .par_iter()
@@ -703,7 +695,6 @@ fn plan_wheels(
     Ok(WheelPlan {
         items,
         inputs,
-        scratch: Some(Arc::new(scratch)),
         extractor: Some(Arc::new(ex)),
     })
 }

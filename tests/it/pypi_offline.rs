@@ -1117,6 +1117,50 @@ fn two_stores_build_the_same_image() {
     assert_eq!(la.layer_tar(1), lb.layer_tar(1));
 }
 
+#[test]
+fn a_stored_listing_rebuilds_fragments_straight_from_the_wheel_as_a_fresh_store_does() {
+    // alpha: a launcher, a rewritten script, a stored (uncompressed) member and a large one.
+    let big: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let fx = Fx::new(&[(
+        "alpha",
+        vec![whl(&WheelSpec::new("alpha", "1.0")
+            .entry_points("[console_scripts]\nalpha = alpha:main\n")
+            .data_file("scripts/alpha-sh", "#!python -u\necho\n")
+            .file("alpha/big.bin", &big)
+            .stored("alpha/big.bin"))],
+    )]);
+    let recipe = fx.python("r", &["alpha"]);
+    fx.lock(&recipe);
+    // Store A lists the wheel (verified) while building zstd layers; its gzip build then finds
+    // the listing stored and no gzip fragment, so it reads the wheel's members located from
+    // its zip directory.
+    fx.build(&recipe, "zstd");
+    let build_gzip = |store: &Path, out: &str| {
+        run_ok(
+            compose(store)
+                .args(["build", "--locked", "--compression", "gzip"])
+                .arg(&recipe)
+                .arg("-o")
+                .arg(fx.path(out)),
+        )
+        .trim()
+        .to_string()
+    };
+    let from_listing = build_gzip(&fx.store(), "gzip-a");
+    let fresh = build_gzip(&fx.path("store-b"), "gzip-b");
+    assert_eq!(from_listing, fresh);
+    let (a, b) = (
+        Layout::open(&fx.path("gzip-a")),
+        Layout::open(&fx.path("gzip-b")),
+    );
+    a.check_diff_ids();
+    assert_eq!(a.layer_tar(1), b.layer_tar(1));
+    let site = site(&a, 1);
+    assert_eq!(site["alpha/big.bin"].data, big);
+    let sh = &a.entries(1)["usr/local/bin/alpha-sh"];
+    assert_eq!(text(sh), "#!/usr/bin/python3.13\necho\n");
+}
+
 /// `compose build --locked` of `recipe` into `out`.
 fn build_locked(fx: &Fx, recipe: &Path, out: &str) -> std::process::Command {
     let mut c = compose(&fx.store());

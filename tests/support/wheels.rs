@@ -46,6 +46,8 @@ pub struct WheelSpec {
     pub bad_record: bool,
     /// Members added verbatim (listed in RECORD with correct hashes), e.g. `../evil`.
     pub raw_extra: Vec<(String, Vec<u8>)>,
+    /// Members (archive paths) written without compression; the rest are deflated.
+    pub stored: Vec<String>,
 }
 
 impl WheelSpec {
@@ -70,6 +72,7 @@ impl WheelSpec {
             data_files: Vec::new(),
             bad_record: false,
             raw_extra: Vec::new(),
+            stored: Vec::new(),
         }
     }
 
@@ -126,6 +129,13 @@ impl WheelSpec {
     #[must_use]
     pub fn entry_points(mut self, text: &str) -> Self {
         self.entry_points = Some(text.into());
+        self
+    }
+
+    /// Writes the member at archive path `path` without compression.
+    #[must_use]
+    pub fn stored(mut self, path: &str) -> Self {
+        self.stored.push(path.into());
         self
     }
 
@@ -314,8 +324,13 @@ pub fn build_wheel(spec: &WheelSpec) -> (String, Vec<u8>) {
 
     let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (path, content, mode) in &members {
+        let method = if spec.stored.contains(path) {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
         let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_method(method)
             .last_modified_time(zip::DateTime::default())
             .unix_permissions(*mode);
         z.start_file(path.as_str(), opts).unwrap();

@@ -4,6 +4,7 @@
 //! would have made ([`super::synth`]) placed in the layer of the package they belong to.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -247,14 +248,24 @@ impl Extractor {
 
     /// Reads one extracted file.
     fn read(&self, archive: &Digest, path: &str) -> Result<Vec<u8>, LayerError> {
-        let full = self.materialize(archive)?.join(path);
+        let full = self.extract(archive)?.0.join(path);
         std::fs::read(&full).map_err(|source| LayerError::Io { path: full, source })
     }
 }
 
 impl Materializer for Extractor {
-    fn materialize(&self, archive: &Digest) -> Result<PathBuf, LayerError> {
-        self.extract(archive).map(|(dir, _)| dir)
+    fn open(&self, archive: &Digest, path: &str) -> Result<Box<dyn Read + '_>, LayerError> {
+        let full = self.extract(archive)?.0.join(path);
+        let file =
+            std::fs::File::open(&full).map_err(|source| LayerError::Io { path: full, source })?;
+        Ok(Box::new(file))
+    }
+
+    fn describe(&self, archive: &Digest) -> String {
+        self.labels
+            .get(archive)
+            .cloned()
+            .unwrap_or_else(|| archive.to_string())
     }
 }
 

@@ -37,14 +37,20 @@ pub struct LayerOutput {
     pub fragments: Vec<Digest>,
 }
 
-/// Extracts archives whose files a fragment needs (`Content::Extracted`), returning the
-/// directory that holds them. Called only for fragments that are not in the store yet.
+/// Reads the files of archives that a fragment needs (`Content::Extracted`). Called only for
+/// fragments that are not in the store yet. The layer builder checks every file it reads
+/// against its planned size and blake3, so an implementation only has to find the bytes.
 pub trait Materializer: Sync {
-    /// The directory with `archive`'s files at their image paths.
+    /// A reader of the file at image path `path` (relative) of `archive`.
     ///
     /// # Errors
-    /// The archive cannot be read or extracted.
-    fn materialize(&self, archive: &Digest) -> Result<std::path::PathBuf, LayerError>;
+    /// The archive cannot be read, or has no such file.
+    fn open(&self, archive: &Digest, path: &str) -> Result<Box<dyn Read + '_>, LayerError>;
+
+    /// How errors name `archive` (a package and version, a file name).
+    fn describe(&self, archive: &Digest) -> String {
+        archive.to_string()
+    }
 }
 
 /// Whether a layer came from the store.
@@ -156,6 +162,46 @@ pub fn build_layer(
     Ok((out, Provenance::Built { compressed, reused }))
 }
 
+/// Writes one fragment into the store ahead of its layer (unless it is stored already), so
+/// that [`build_layer`] later only reuses it. `workers` does not change the bytes.
+///
+/// # Errors
+/// [`LayerError`] naming the input, or a store error.
+pub fn build_fragment(
+    store: &Store,
+    frag: &FragmentPlan,
+    compression: Compression,
+    mtime: u64,
+    workers: u32,
+    archives: &dyn Materializer,
+) -> Result<(), LayerError> {
+    let fid = frag.node_id(compression, mtime);
+    if fragment_blob(store, &fid)?.is_some() {
+        return Ok(());
+    }
+    // The layer digests are computed when the layer is assembled.
+    let (mut diff, mut blob, mut size, mut tar_size) = (Sha256::new(), Sha256::new(), 0, 0);
+    let mut sink = Hashing {
+        diff: &mut diff,
+        blob: &mut blob,
+        size: &mut size,
+        tar_size: &mut tar_size,
+    };
+    write_fragment(
+        store,
+        &fid,
+        Some(frag),
+        compression,
+        mtime,
+        workers,
+        archives,
+        &mut sink,
+        &frag.label,
+        &|_| {},
+    )?;
+    Ok(())
+}
+
 /// The layer node id of `plan` (what [`build_layer`] stores it under).
 #[must_use]
 pub fn layer_node_id(plan: &LayerPlan, compression: Compression, mtime: u64) -> NodeId {
@@ -191,13 +237,7 @@ pub fn archives_needed(
         return Ok(out);
     }
     for f in &plan.fragments {
-        let stored = store
-            .get_node(&f.node_id(compression, mtime))?
-            .is_some_and(|rec| {
-                rec.kind == FRAGMENT_KIND
-                    && matches!(rec.blobs.as_slice(), [d] if store.has_blob(d))
-            });
-        if stored {
+        if fragment_blob(store, &f.node_id(compression, mtime))?.is_some() {
             continue;
         }
         for e in &f.entries {
@@ -236,17 +276,22 @@ fn reuse_fragment(
     compression: Compression,
     sink: &mut Hashing<'_>,
 ) -> Result<Option<Digest>, LayerError> {
+    let Some(digest) = fragment_blob(store, fid)? else {
+        return Ok(None);
+    };
+    hash_fragment(store, &digest, compression, sink)?;
+    Ok(Some(digest))
+}
+
+/// The blob of fragment node `fid`, if the node and its blob are stored.
+fn fragment_blob(store: &Store, fid: &NodeId) -> Result<Option<Digest>, LayerError> {
     let Some(rec) = store.get_node(fid)? else {
         return Ok(None);
     };
-    let [digest] = rec.blobs.as_slice() else {
-        return Ok(None);
-    };
-    if rec.kind != FRAGMENT_KIND || !store.has_blob(digest) {
-        return Ok(None);
-    }
-    hash_fragment(store, digest, compression, sink)?;
-    Ok(Some(digest.clone()))
+    Ok(match rec.blobs.as_slice() {
+        [digest] if rec.kind == FRAGMENT_KIND && store.has_blob(digest) => Some(digest.clone()),
+        _ => None,
+    })
 }
 
 /// What a layer made of the stored fragment blobs `fragments` (in order) is: its digest,
@@ -398,11 +443,22 @@ fn write_entries<W: Write>(
                 }
             }
             Content::Extracted { archive, path } => {
-                let full = archives.materialize(archive)?.join(path);
-                let meta = copy_exact(w, &full, size, &mut buf, layer, progress)?;
-                if meta.len() != size {
-                    return Err(LayerError::FileChanged { path: full });
-                }
+                let r = archives.open(archive, path)?;
+                copy_verified(w, r, size, &e.content_hash, &mut buf, progress).map_err(
+                    |failure| match failure {
+                        Copy::Read(source) => LayerError::ArchiveRead {
+                            archive: archives.describe(archive),
+                            path: path.clone(),
+                            source,
+                        },
+                        Copy::Write(source) => cerr(source),
+                        Copy::Differs(reason) => LayerError::ArchiveContent {
+                            archive: archives.describe(archive),
+                            path: path.clone(),
+                            reason,
+                        },
+                    },
+                )?;
             }
             Content::None => {
                 return Err(cerr(io::Error::other(format!(
@@ -412,6 +468,60 @@ fn write_entries<W: Write>(
             }
         }
         w.write_all(&vec![0u8; tar::padding(size)]).map_err(cerr)?;
+    }
+    Ok(())
+}
+
+/// Why [`copy_verified`] failed.
+enum Copy {
+    Read(io::Error),
+    Write(io::Error),
+    Differs(String),
+}
+
+/// Copies `r` into `w`, checking that it is exactly `size` bytes with blake3 `expected`.
+/// A mismatch is found only at the end, after the bytes went into `w`: the fragment being
+/// written is then abandoned (its blob is never committed).
+fn copy_verified<W: Write>(
+    w: &mut TeeWriter<'_, W>,
+    mut r: Box<dyn Read + '_>,
+    size: u64,
+    expected: &[u8; 32],
+    buf: &mut [u8],
+    progress: &dyn Fn(u64),
+) -> Result<(), Copy> {
+    let mut hash = blake3::Hasher::new();
+    let mut left = size;
+    loop {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        // One byte past the end, to see that there is none.
+        let want = if want == 0 { 1 } else { want };
+        let n = match r.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Copy::Read(e)),
+        };
+        if n == 0 {
+            break;
+        }
+        if n as u64 > left {
+            return Err(Copy::Differs(format!("more than the {size} bytes planned")));
+        }
+        hash.update(&buf[..n]);
+        w.write_all(&buf[..n]).map_err(Copy::Write)?;
+        left -= n as u64;
+        progress(*w.count);
+    }
+    if left > 0 {
+        return Err(Copy::Differs(format!(
+            "{} bytes, {size} planned",
+            size - left
+        )));
+    }
+    if hash.finalize().as_bytes() != expected {
+        return Err(Copy::Differs(
+            "its blake3 differs from the planned one".into(),
+        ));
     }
     Ok(())
 }
@@ -541,8 +651,8 @@ mod tests {
     /// Every archive's files in one directory (paths differ per archive).
     struct Dir(std::path::PathBuf);
     impl Materializer for Dir {
-        fn materialize(&self, _: &Digest) -> Result<std::path::PathBuf, LayerError> {
-            Ok(self.0.clone())
+        fn open(&self, _: &Digest, path: &str) -> Result<Box<dyn Read + '_>, LayerError> {
+            Ok(Box::new(std::fs::File::open(self.0.join(path)).unwrap()))
         }
     }
 
@@ -591,5 +701,50 @@ mod tests {
             archives_needed(&store, &one, Compression::gzip(), 0).unwrap(),
             [a].into()
         );
+    }
+
+    /// Serves the same bytes for every file.
+    struct Serves(Vec<u8>);
+    impl Materializer for Serves {
+        fn open(&self, _: &Digest, _: &str) -> Result<Box<dyn Read + '_>, LayerError> {
+            Ok(Box::new(io::Cursor::new(self.0.clone())))
+        }
+        fn describe(&self, _: &Digest) -> String {
+            "pkg 1.0".into()
+        }
+    }
+
+    #[test]
+    fn archive_files_are_checked_against_the_listing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("store")).unwrap();
+        let files = tmp.path().join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        let a = Digest::of_bytes(b"a.deb");
+        let plan = plan_layer("l", vec![extracted(&files, &a, "a")]).unwrap();
+        let c = Compression::default();
+        for (bytes, says) in [
+            (&b"a\n!"[..], "more than the 2 bytes planned"),
+            (&b"a"[..], "1 bytes, 2 planned"),
+            (&b"b\n"[..], "blake3 differs"),
+        ] {
+            let err =
+                build_layer(&store, &plan, c, 0, 1, &Serves(bytes.to_vec()), &|_| {}).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                matches!(err, LayerError::ArchiveContent { .. })
+                    && msg.contains("/a from pkg 1.0")
+                    && msg.contains(says),
+                "{msg}"
+            );
+            // Nothing of the failed build is recorded.
+            assert!(
+                archives_needed(&store, &plan, c, 0).unwrap().contains(&a),
+                "{says}"
+            );
+        }
+        let (out, _) =
+            build_layer(&store, &plan, c, 0, 1, &Serves(b"a\n".to_vec()), &|_| {}).unwrap();
+        assert!(is_layer_stored(&store, &out.id).unwrap());
     }
 }

@@ -1,6 +1,7 @@
 //! The stored form of an archive's installed entries (a `.deb`'s or a wheel's "listing"):
-//! path, mode, owner, kind, size, link target and the blake3 of file contents. Cached in the
-//! store so a warm build plans its fragments without opening the archive.
+//! path, mode, owner, kind, size, link target and the blake3 of file contents, and the text
+//! of files the installer generated (a wheel's `RECORD`, launchers), which no archive holds.
+//! Cached in the store so a warm build plans its fragments without opening the archive.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,9 @@ pub struct StoredEntry {
     target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     blake3: Option<String>,
+    /// The content of a generated file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -45,7 +49,21 @@ impl StoredEntry {
             size,
             target,
             blake3: (kind == 'f').then(|| hex::encode(content_hash)),
+            text: None,
         }
+    }
+
+    /// With the content of a generated file.
+    #[must_use]
+    pub fn with_text(mut self, text: String) -> Self {
+        self.text = Some(text);
+        self
+    }
+
+    /// The content of a generated file, if this is one.
+    #[must_use]
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 
     /// Decodes into a header and its content hash.
@@ -111,8 +129,14 @@ mod tests {
                 [0u8; 32]
             };
             let json = serde_json::to_string(&StoredEntry::new(&h, &hash)).unwrap();
+            assert!(!json.contains("text"), "{json}");
             let back: StoredEntry = serde_json::from_str(&json).unwrap();
-            assert_eq!(back.decode().unwrap(), (h, hash));
+            assert_eq!(back.text(), None);
+            assert_eq!(back.decode().unwrap(), (h.clone(), hash));
+            let with = StoredEntry::new(&h, &hash).with_text("a,b\n".into());
+            let back: StoredEntry =
+                serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+            assert_eq!(back.text(), Some("a,b\n"));
         }
     }
 }

@@ -60,6 +60,29 @@ pub enum LayerError {
         /// The local path.
         path: PathBuf,
     },
+    /// Reading a file out of a package archive failed.
+    #[error("cannot read /{path} from {archive}: {source}")]
+    ArchiveRead {
+        /// The archive (package and version, or file name).
+        archive: String,
+        /// Image path of the file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file read out of a package archive is not what its listing says.
+    #[error(
+        "/{path} from {archive} is not what its listing says ({reason}); the store may be corrupt: `compose store verify` checks it"
+    )]
+    ArchiveContent {
+        /// The archive (package and version, or file name).
+        archive: String,
+        /// Image path of the file.
+        path: String,
+        /// What differs.
+        reason: String,
+    },
     /// A `debian` item reached the local-files planner (it needs a resolved lock first).
     #[error("Debian packages must be resolved into a lock before their layer can be planned")]
     NotAFilesItem,

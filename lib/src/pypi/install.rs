@@ -1,18 +1,18 @@
 //! Installing locked wheels into layers: each wheel's installed listing (paths, modes,
 //! blake3 of contents) cached in the store by the wheel's sha256 and the install scheme, so
 //! a warm build reads no wheel at all; when a wheel's fragment must be (re)built, the wheel is
-//! installed into a scratch directory on demand ([`WheelExtractor`]).
+//! indexed on demand and its files are read straight out of the stored wheel
+//! ([`WheelExtractor`]).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::io::Read;
 use std::sync::Arc;
 
 use crate::once::OnceMap;
 
 use composer_store::{Digest, NodeId, NodeKey, NodeRecord, Store};
 
-use super::wheel::{Scheme, install_wheel_to};
+use super::wheel::{MemberRef, Scheme, index_wheel, locate_wheel};
 use crate::layer::LayerError;
 use crate::layer::build::Materializer;
 use crate::layer::listing::StoredEntry;
@@ -21,7 +21,7 @@ use crate::layer::tar::EntryKind;
 use crate::lock::LockedWheel;
 
 /// Bumped when the installer's output or the listing format changes.
-pub const WHEEL_LISTING_VERSION: u32 = 2;
+pub const WHEEL_LISTING_VERSION: u32 = 3;
 
 /// The digest of a locked wheel.
 ///
@@ -40,6 +40,22 @@ fn scheme_key(s: &Scheme) -> String {
     )
 }
 
+/// The fragment label of a wheel's item (its name and version as the lock spells them).
+#[must_use]
+pub fn item_label(name: &str, version: &str) -> String {
+    format!("wheel {name} {version}")
+}
+
+/// Where wheels are installed in the image: the recipe's venv prefix, else Debian's
+/// `/usr/local` scheme, for the image's Python.
+#[must_use]
+pub fn scheme_for(spec: &crate::recipe::ImageSpec, target: &super::target::Target) -> Scheme {
+    match spec.pypi.as_ref().and_then(|p| p.prefix.as_deref()) {
+        Some(prefix) => Scheme::venv(prefix.trim_start_matches('/'), target.python),
+        None => Scheme::debian_system(target.python),
+    }
+}
+
 /// The node that records a wheel's installed listing (and keeps the wheel alive through gc).
 #[must_use]
 pub fn listing_id(wheel: &Digest, scheme: &Scheme, requested: bool) -> NodeId {
@@ -50,16 +66,22 @@ pub fn listing_id(wheel: &Digest, scheme: &Scheme, requested: bool) -> NodeId {
     k.finish()
 }
 
-/// A wheel installed into its scratch directory: the directory and the installer's entries.
-type Installed = Result<(PathBuf, Arc<Vec<PlannedEntry>>), String>;
+/// Where a wheel's member files lie, and the open wheel blob they are read from.
+struct Located {
+    file: Arc<std::fs::File>,
+    members: BTreeMap<String, MemberRef>,
+}
 
-/// Installs wheels on demand into scratch directories, for fragments not in the store yet.
+/// Lists wheels on demand (verifying every member against `RECORD`), for listings not in the
+/// store yet, and reads their files straight out of the stored wheel for fragments not in
+/// the store yet: nothing is extracted to disk.
 pub struct WheelExtractor {
     store: Store,
-    scratch: PathBuf,
     wheels: BTreeMap<Digest, (String, bool)>,
     scheme: Scheme,
-    installed: OnceMap<Digest, Installed>,
+    /// Entries of wheels indexed in this build: member files `Extracted`, generated inline.
+    indexed: OnceMap<Digest, Result<Arc<Vec<PlannedEntry>>, String>>,
+    located: OnceMap<Digest, Result<Arc<Located>, String>>,
 }
 
 impl std::fmt::Debug for WheelExtractor {
@@ -71,32 +93,42 @@ impl std::fmt::Debug for WheelExtractor {
 }
 
 impl WheelExtractor {
-    /// An extractor installing `wheels` with `scheme` under `scratch`.
+    /// An extractor installing `wheels` with `scheme`.
     ///
     /// # Errors
     /// A lock entry with a bad digest.
-    pub fn new(
-        store: Store,
-        scratch: &Path,
-        wheels: &[LockedWheel],
-        scheme: Scheme,
-    ) -> Result<Self, String> {
+    pub fn new(store: Store, wheels: &[LockedWheel], scheme: Scheme) -> Result<Self, String> {
         let wheels = wheels
             .iter()
             .map(|w| {
                 Ok((
                     wheel_digest(w)?,
-                    (w.filename.clone(), w.reason == "requested"),
+                    w.filename.clone(),
+                    w.reason == "requested",
                 ))
             })
-            .collect::<Result<_, String>>()?;
-        Ok(Self {
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self::for_wheels(store, scheme, wheels))
+    }
+
+    /// An extractor installing `wheels`, given as (digest, file name, requested), with
+    /// `scheme`.
+    #[must_use]
+    pub fn for_wheels(
+        store: Store,
+        scheme: Scheme,
+        wheels: impl IntoIterator<Item = (Digest, String, bool)>,
+    ) -> Self {
+        Self {
             store,
-            scratch: scratch.to_path_buf(),
-            wheels,
+            wheels: wheels
+                .into_iter()
+                .map(|(d, filename, requested)| (d, (filename, requested)))
+                .collect(),
             scheme,
-            installed: OnceMap::default(),
-        })
+            indexed: OnceMap::default(),
+            located: OnceMap::default(),
+        }
     }
 
     /// Whether `digest` is one of this extractor's wheels.
@@ -105,39 +137,51 @@ impl WheelExtractor {
         self.wheels.contains_key(digest)
     }
 
-    /// Installs the wheel once: every file written below its own directory; returns that
-    /// directory and the installer's entries.
-    fn install(&self, wheel: &Digest) -> Installed {
-        self.installed.get_or_init(wheel, || {
-            let (filename, requested) = self
-                .wheels
-                .get(wheel)
-                .cloned()
-                .ok_or_else(|| format!("{wheel} is not a locked wheel"))?;
-            let dir = self.scratch.join(wheel.hex());
+    /// The wheel's file name and whether it was requested.
+    fn wheel(&self, wheel: &Digest) -> Result<(String, bool), String> {
+        self.wheels
+            .get(wheel)
+            .cloned()
+            .ok_or_else(|| format!("{wheel} is not a locked wheel"))
+    }
+
+    /// Indexes the wheel once: every member verified against RECORD and hashed, no file
+    /// kept; its member locations are kept for reading.
+    fn index(&self, wheel: &Digest) -> Result<Arc<Vec<PlannedEntry>>, String> {
+        self.indexed.get_or_init(wheel, || {
+            let (filename, requested) = self.wheel(wheel)?;
             let file = self.store.open_blob(wheel).map_err(|e| e.to_string())?;
-            let iw = install_wheel_to(
-                std::io::BufReader::new(file),
+            let iw = index_wheel(
+                std::io::BufReader::new(&file),
                 &filename,
                 &self.scheme,
                 requested,
-                Some(&dir),
+                wheel,
             )
             .map_err(|e| e.to_string())?;
-            for e in &iw.entries {
-                if let Content::Inline(bytes) = &e.content {
-                    let path = dir.join(&e.header.path);
-                    if let Some(parent) = path.parent() {
-                        std::fs::create_dir_all(parent)
-                            .map_err(|err| format!("{}: {err}", parent.display()))?;
-                    }
-                    let mut f = std::fs::File::create(&path)
-                        .map_err(|err| format!("{}: {err}", path.display()))?;
-                    f.write_all(bytes)
-                        .map_err(|err| format!("{}: {err}", path.display()))?;
-                }
-            }
-            Ok((dir, Arc::new(iw.entries)))
+            let members = iw.members;
+            self.located.get_or_init(wheel, || {
+                Ok(Arc::new(Located {
+                    file: Arc::new(file),
+                    members,
+                }))
+            })?;
+            Ok(Arc::new(iw.entries))
+        })
+    }
+
+    /// Where the wheel's member files lie: from its index in this build, else read from its
+    /// zip directory (its listing was stored by an earlier build, which verified it).
+    fn locate(&self, wheel: &Digest) -> Result<Arc<Located>, String> {
+        self.located.get_or_init(wheel, || {
+            let (filename, _) = self.wheel(wheel)?;
+            let file = self.store.open_blob(wheel).map_err(|e| e.to_string())?;
+            let members = locate_wheel(std::io::BufReader::new(&file), &filename, &self.scheme)
+                .map_err(|e| e.to_string())?;
+            Ok(Arc::new(Located {
+                file: Arc::new(file),
+                members,
+            }))
         })
     }
 
@@ -147,10 +191,16 @@ impl WheelExtractor {
     /// # Errors
     /// The wheel cannot be installed, or the store fails.
     pub fn item(&self, w: &LockedWheel) -> Result<ItemEntries, String> {
-        let digest = wheel_digest(w)?;
-        let requested = w.reason == "requested";
-        let id = listing_id(&digest, &self.scheme, requested);
-        let label = format!("wheel {} {}", w.name, w.version);
+        self.item_for(&wheel_digest(w)?, item_label(&w.name, &w.version))
+    }
+
+    /// [`Self::item`] of one of this extractor's wheels, labelled `label`.
+    ///
+    /// # Errors
+    /// The wheel cannot be installed, or the store fails.
+    pub fn item_for(&self, digest: &Digest, label: String) -> Result<ItemEntries, String> {
+        let (filename, requested) = self.wheel(digest)?;
+        let id = listing_id(digest, &self.scheme, requested);
         let store_err = |e: composer_store::StoreError| e.to_string();
         if let Some(rec) = self.store.get_node(&id).map_err(store_err)?
             && let Some(blob) = rec.blobs.first()
@@ -161,16 +211,25 @@ impl WheelExtractor {
                 .map_err(|e| format!("{label}: cached listing: {e}"))?;
             let entries = stored
                 .into_iter()
-                .map(|e| from_stored(e, &digest))
+                .map(|e| from_stored(e, digest))
                 .collect::<Result<Vec<_>, String>>()
                 .map_err(|e| format!("{label}: cached listing: {e}"))?;
             return Ok(ItemEntries { label, entries });
         }
-        let (_, entries) = self.install(&digest)?;
+        let entries = self.index(digest)?.as_ref().clone();
         let stored: Vec<StoredEntry> = entries
             .iter()
-            .map(|e| StoredEntry::new(&e.header, &e.content_hash))
-            .collect();
+            .map(|e| {
+                let entry = StoredEntry::new(&e.header, &e.content_hash);
+                match &e.content {
+                    // Generated (RECORD, launchers): text the wheel does not hold.
+                    Content::Inline(bytes) => std::str::from_utf8(bytes)
+                        .map(|text| entry.with_text(text.to_string()))
+                        .map_err(|_| format!("{label}: generated /{} is not UTF-8", e.header.path)),
+                    _ => Ok(entry),
+                }
+            })
+            .collect::<Result<_, String>>()?;
         let json = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
         let (blob, _) = self.store.put_blob_bytes(&json).map_err(store_err)?;
         self.store
@@ -180,31 +239,19 @@ impl WheelExtractor {
                     kind: "wheel-listing".into(),
                     blobs: vec![blob, digest.clone()],
                     children: vec![],
-                    meta: serde_json::json!({ "wheel": w.filename }),
+                    meta: serde_json::json!({ "wheel": filename }),
                 },
             )
             .map_err(store_err)?;
-        let entries = entries
-            .iter()
-            .map(|e| PlannedEntry {
-                header: e.header.clone(),
-                content: match e.header.kind {
-                    EntryKind::File { .. } => Content::Extracted {
-                        archive: digest.clone(),
-                        path: e.header.path.clone(),
-                    },
-                    _ => e.content.clone(),
-                },
-                content_hash: e.content_hash,
-            })
-            .collect();
         Ok(ItemEntries { label, entries })
     }
 }
 
 fn from_stored(e: StoredEntry, wheel: &Digest) -> Result<PlannedEntry, String> {
+    let text = e.text().map(|t| Arc::<[u8]>::from(t.as_bytes()));
     let (header, content_hash) = e.decode()?;
     let content = match header.kind {
+        EntryKind::File { .. } if text.is_some() => Content::Inline(text.unwrap_or_default()),
         EntryKind::File { .. } => Content::Extracted {
             archive: wheel.clone(),
             path: header.path.clone(),
@@ -219,12 +266,45 @@ fn from_stored(e: StoredEntry, wheel: &Digest) -> Result<PlannedEntry, String> {
 }
 
 impl Materializer for WheelExtractor {
-    fn materialize(&self, archive: &Digest) -> Result<PathBuf, LayerError> {
-        self.install(archive)
-            .map(|(dir, _)| dir)
-            .map_err(|e| LayerError::Io {
-                path: self.store.blob_path(archive),
-                source: std::io::Error::other(e),
-            })
+    fn open(&self, archive: &Digest, path: &str) -> Result<Box<dyn Read + '_>, LayerError> {
+        let err = |source: std::io::Error| LayerError::ArchiveRead {
+            archive: self.describe(archive),
+            path: path.to_string(),
+            source,
+        };
+        let at = self
+            .locate(archive)
+            .map_err(|e| err(std::io::Error::other(e)))?;
+        let m = at.members.get(path).ok_or_else(|| {
+            err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the wheel has no member installed there",
+            ))
+        })?;
+        let stored = At {
+            file: Arc::clone(&at.file),
+            offset: m.data_start,
+        };
+        m.open(stored).map_err(err)
+    }
+
+    fn describe(&self, archive: &Digest) -> String {
+        self.wheels
+            .get(archive)
+            .map_or_else(|| archive.to_string(), |(name, _)| name.clone())
+    }
+}
+
+/// Reads a shared file from `offset` on (positioned reads: many readers, one descriptor).
+struct At {
+    file: Arc<std::fs::File>,
+    offset: u64,
+}
+
+impl Read for At {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
     }
 }

@@ -30,16 +30,20 @@
 //! Everything is byte-deterministic: members are processed in name order, and nothing of the
 //! zip but names, content and x bits reaches the output.
 //!
-//! Memory: one file's decompressed bytes at a time. Files up to [`INLINE_MAX`] become
-//! [`Content::Inline`]; larger ones (torch's `libtorch_cuda.so`) are written to a
-//! caller-given scratch directory, at `<scratch>/<image path>`, and become [`Content::Local`]
-//! (which the layer builder re-checks by size and mtime when it reads them). Without a
-//! scratch directory a larger file is an error ([`WheelError::TooLarge`]). `Content` has no
-//! streamed-from-zip variant; that would be the next step if the scratch copies cost too much.
+//! Two ways to run it, with the same entries, hashes and `RECORD`:
+//! - [`install_wheel`] holds every file's bytes in memory ([`Content::Inline`]; a file over
+//!   [`INLINE_MAX`] is [`WheelError::TooLarge`]): for tests and small tools.
+//! - [`index_wheel`] keeps no file's bytes: it verifies and hashes every member in one
+//!   streaming pass and returns, for each installed file copied from a member, a
+//!   [`MemberRef`] (offset, sizes, compression, shebang rewrite) from which
+//!   [`MemberRef::open`] reads the installed bytes again straight out of the wheel; such
+//!   files are [`Content::Extracted`] from the wheel's digest. Generated files (launchers,
+//!   `INSTALLER`, `REQUESTED`, `RECORD`) stay inline. Memory is one copy buffer, whatever
+//!   the wheel's size (torch's 1 GB `libtorch_cuda.so` included), and nothing is written to
+//!   disk.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Seek, Write};
-use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::sync::Arc;
 
@@ -48,7 +52,7 @@ use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use crate::layer::plan::{Content, PlannedEntry};
 use crate::layer::tar::{EntryKind, Header};
 
-/// Files larger than this are written to the scratch directory instead of held in memory.
+/// The largest file [`install_wheel`] holds in memory (and the largest metadata file read).
 pub const INLINE_MAX: u64 = 64 << 20;
 
 /// The content of the `INSTALLER` file written into every `.dist-info`.
@@ -121,6 +125,46 @@ pub struct InstalledWheel {
     /// Regular files only (parent directories are left to the layer planner), sorted by path
     /// bytes; uid/gid 0; modes 0644 or 0755.
     pub entries: Vec<PlannedEntry>,
+    /// Where each installed file that is a member's bytes (a script's with its shebang
+    /// rewritten) lies in the wheel, by image path; generated files are not here.
+    pub members: BTreeMap<String, MemberRef>,
+}
+
+/// Where one member's bytes lie in the wheel file, and how they become the installed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    /// Offset of the member's stored (compressed) data in the wheel file.
+    pub data_start: u64,
+    /// Length of the stored data.
+    pub compressed_size: u64,
+    /// Whether the data is deflated (else stored).
+    pub deflated: bool,
+    /// Size of the member (before any shebang rewrite).
+    pub size: u64,
+    /// A first line starting with `#!python` is replaced by this line (scripts).
+    pub shebang: Option<String>,
+}
+
+impl MemberRef {
+    /// The installed bytes, read from `stored`: a reader of exactly this member's stored
+    /// data (`compressed_size` bytes from `data_start`). The caller checks what it reads
+    /// against the entry's size and hash; this only bounds it.
+    ///
+    /// # Errors
+    /// Reading the first line of a script fails.
+    pub fn open<'r, R: Read + 'r>(&self, stored: R) -> io::Result<Box<dyn Read + 'r>> {
+        let stored = stored.take(self.compressed_size);
+        let member: Box<dyn Read + 'r> = if self.deflated {
+            Box::new(flate2::read::DeflateDecoder::new(stored))
+        } else {
+            Box::new(stored)
+        };
+        let member = Box::new(member.take(self.size));
+        match &self.shebang {
+            Some(line) => with_shebang(member, line),
+            None => Ok(member),
+        }
+    }
 }
 
 /// Why a wheel cannot be installed. Every variant names the wheel file and the member (a
@@ -367,25 +411,42 @@ pub fn install_wheel<R: Read + Seek>(
     scheme: &Scheme,
     requested: bool,
 ) -> Result<InstalledWheel, WheelError> {
-    install_wheel_to(wheel, filename, scheme, requested, None)
+    Installer::new(filename, scheme, None, INLINE_MAX).run(wheel, requested)
 }
 
-/// Installs `wheel` (named `filename`, whose name and version must match its `.dist-info`)
-/// into `scheme`. `requested` writes `REQUESTED` (the user asked for this project, not a
-/// dependency). Files over [`INLINE_MAX`] are written below `scratch` at their image path
-/// and returned as [`Content::Local`]; give each wheel its own scratch directory and keep
-/// it until the layer is built.
+/// Installs `wheel` (named `filename`, whose name and version must match its `.dist-info`,
+/// stored in the store as `archive`) into `scheme` without keeping any file's bytes: every
+/// member is verified against `RECORD` and hashed as [`install_wheel`] does, and the files
+/// copied from members become [`Content::Extracted`] from `archive`, read back with the
+/// [`InstalledWheel::members`] refs. `requested` writes `REQUESTED` (the user asked for this
+/// project, not a dependency).
 ///
 /// # Errors
 /// [`WheelError`], naming the wheel and the member.
-pub fn install_wheel_to<R: Read + Seek>(
+pub fn index_wheel<R: Read + Seek>(
     wheel: R,
     filename: &str,
     scheme: &Scheme,
     requested: bool,
-    scratch: Option<&Path>,
+    archive: &composer_store::Digest,
 ) -> Result<InstalledWheel, WheelError> {
-    Installer::new(filename, scheme, scratch, INLINE_MAX).run(wheel, requested)
+    Installer::new(filename, scheme, Some(archive), INLINE_MAX).run(wheel, requested)
+}
+
+/// Where each file copied from a member of `wheel` (named `filename`) lies in it, by image
+/// path, as [`index_wheel`] reports it, without reading any member's data: the names, the
+/// `.dist-info` and the scheme are checked, but nothing is verified against `RECORD`. For a
+/// wheel indexed before, whose listing (with each file's blake3) is what its reads are
+/// checked against.
+///
+/// # Errors
+/// [`WheelError`], naming the wheel and the member.
+pub fn locate_wheel<R: Read + Seek>(
+    wheel: R,
+    filename: &str,
+    scheme: &Scheme,
+) -> Result<BTreeMap<String, MemberRef>, WheelError> {
+    Installer::new(filename, scheme, None, INLINE_MAX).locate(wheel)
 }
 
 /// The launcher for `module:attr` with shebang `interpreter` (installer's template; pip's
@@ -480,6 +541,20 @@ struct RecordRow {
     size: Option<u64>,
 }
 
+/// What [`Installer::layout`] finds.
+struct Layout {
+    members: BTreeMap<String, Member>,
+    dist_info: String,
+    name: String,
+    version: String,
+    /// The scheme directory the wheel's root goes to.
+    root: String,
+    data_dir: String,
+    /// `.dist-info` files that are not installed (RECORD and its signatures, ours).
+    skipped: BTreeSet<String>,
+    headers_name: String,
+}
+
 /// A member of the archive, from the central directory.
 struct Member {
     index: usize,
@@ -496,18 +571,21 @@ struct Installed {
     size: u64,
     sha256: [u8; 32],
     blake3: [u8; 32],
+    /// Where it lies in the wheel, for a file copied from a member.
+    member: Option<MemberRef>,
 }
 
-/// Where the bytes of one file go while they are copied.
+/// Where the bytes of one file go while they are copied: kept, or only hashed.
 enum Sink {
     Memory(Vec<u8>),
-    File(PathBuf, io::BufWriter<std::fs::File>),
+    Discard,
 }
 
 struct Installer<'a> {
     wheel: String,
     scheme: &'a Scheme,
-    scratch: Option<&'a Path>,
+    /// With an archive digest, files are indexed ([`index_wheel`]), not kept.
+    archive: Option<&'a composer_store::Digest>,
     inline_max: u64,
 }
 
@@ -515,11 +593,16 @@ const CENTRAL: &str = "(central directory)";
 const SCHEME_KEYS: [&str; 5] = ["purelib", "platlib", "scripts", "headers", "data"];
 
 impl<'a> Installer<'a> {
-    fn new(filename: &str, scheme: &'a Scheme, scratch: Option<&'a Path>, inline_max: u64) -> Self {
+    fn new(
+        filename: &str,
+        scheme: &'a Scheme,
+        archive: Option<&'a composer_store::Digest>,
+        inline_max: u64,
+    ) -> Self {
         Self {
             wheel: filename.to_string(),
             scheme,
-            scratch,
+            archive,
             inline_max,
         }
     }
@@ -555,9 +638,10 @@ impl<'a> Installer<'a> {
         }
     }
 
-    fn run<R: Read + Seek>(&self, wheel: R, requested: bool) -> Result<InstalledWheel, WheelError> {
+    /// The checks and facts every use of the wheel needs: member names (checked), the one
+    /// `.dist-info`, `WHEEL` and `METADATA` (matching the file name), and where files go.
+    fn layout<R: Read + Seek>(&self, zip: &mut zip::ZipArchive<R>) -> Result<Layout, WheelError> {
         let (file_name, file_version) = self.parse_filename()?;
-        let mut zip = zip::ZipArchive::new(wheel).map_err(self.zip_err(CENTRAL))?;
         if zip.has_duplicate_names() {
             return Err(self.zip_err(CENTRAL)(
                 zip::result::ZipError::InvalidArchive("duplicate member names".into()),
@@ -623,12 +707,12 @@ impl<'a> Installer<'a> {
             ));
         }
 
-        // WHEEL, METADATA, RECORD, entry_points.txt (verified again with every file below).
+        // WHEEL, METADATA (verified again with every file when installing).
         let wheel_path = format!("{dist_info}/WHEEL");
-        let wheel_text = self.read_text(&mut zip, &members, &wheel_path)?;
+        let wheel_text = self.read_text(zip, &members, &wheel_path)?;
         let root_is_purelib = self.parse_wheel_file(&wheel_path, &wheel_text)?;
         let metadata_path = format!("{dist_info}/METADATA");
-        let metadata_text = self.read_text(&mut zip, &members, &metadata_path)?;
+        let metadata_text = self.read_text(zip, &members, &metadata_path)?;
         let (name, version) = self.parse_metadata(&metadata_path, &metadata_text)?;
         if normalize_name(&name) != normalize_name(&file_name) {
             return Err(self.dist_info_err(
@@ -642,16 +726,6 @@ impl<'a> Installer<'a> {
                 format!("has version {version:?}, the file name {file_version:?}"),
             ));
         }
-        let record_path = format!("{dist_info}/RECORD");
-        let record_text = self.read_text(&mut zip, &members, &record_path)?;
-        let record = self.parse_record(&record_path, &record_text)?;
-        let entry_points_path = format!("{dist_info}/entry_points.txt");
-        let entry_points = if members.contains_key(&entry_points_path) {
-            Some(self.read_text(&mut zip, &members, &entry_points_path)?)
-        } else {
-            None
-        };
-
         let root = if root_is_purelib {
             self.scheme.purelib.clone()
         } else {
@@ -672,6 +746,97 @@ impl<'a> Installer<'a> {
         // pip installs a wheel file's headers below the name from its file name, `_` read as
         // `-` (`demo-tool`); the normalized name gives that for every spec-conforming name.
         let headers_name = normalize_name(&name);
+        Ok(Layout {
+            members,
+            dist_info,
+            name,
+            version,
+            root,
+            data_dir,
+            skipped,
+            headers_name,
+        })
+    }
+
+    /// Where each installed member file lies in the wheel, without reading any member.
+    fn locate<R: Read + Seek>(&self, wheel: R) -> Result<BTreeMap<String, MemberRef>, WheelError> {
+        let mut zip = zip::ZipArchive::new(wheel).map_err(self.zip_err(CENTRAL))?;
+        let l = self.layout(&mut zip)?;
+        let mut out: BTreeMap<String, (MemberRef, &str)> = BTreeMap::new();
+        for (path, member) in &l.members {
+            if l.skipped.contains(path) {
+                continue;
+            }
+            let (dest, is_script) =
+                self.destination(path, &l.root, &l.data_dir, &l.headers_name)?;
+            if let Some((_, other)) = out.get(&dest) {
+                return Err(WheelError::Duplicate {
+                    wheel: self.wheel.clone(),
+                    member: path.clone(),
+                    other: (*other).to_string(),
+                    path: dest,
+                });
+            }
+            let file = zip.by_index_raw(member.index).map_err(self.zip_err(path))?;
+            let m = self.member_ref(&file, path, member, is_script)?;
+            out.insert(dest, (m, path));
+        }
+        Ok(out.into_iter().map(|(dest, (m, _))| (dest, m)).collect())
+    }
+
+    /// Where `member`'s data is, from its open zip entry.
+    fn member_ref<R: Read>(
+        &self,
+        file: &zip::read::ZipFile<'_, R>,
+        path: &str,
+        member: &Member,
+        is_script: bool,
+    ) -> Result<MemberRef, WheelError> {
+        let deflated = match file.compression() {
+            zip::CompressionMethod::Stored => false,
+            zip::CompressionMethod::Deflated => true,
+            _ => {
+                return Err(self.zip_err(path)(
+                    zip::result::ZipError::UnsupportedArchive(
+                        "compression other than stored or deflate",
+                    ),
+                ));
+            }
+        };
+        Ok(MemberRef {
+            data_start: file.data_start().ok_or_else(|| {
+                self.zip_err(path)(zip::result::ZipError::InvalidArchive(
+                    "no data offset".into(),
+                ))
+            })?,
+            compressed_size: file.compressed_size(),
+            deflated,
+            size: member.size,
+            shebang: is_script.then(|| format!("#!{}\n", self.scheme.interpreter)),
+        })
+    }
+
+    fn run<R: Read + Seek>(&self, wheel: R, requested: bool) -> Result<InstalledWheel, WheelError> {
+        let mut zip = zip::ZipArchive::new(wheel).map_err(self.zip_err(CENTRAL))?;
+        let Layout {
+            members,
+            dist_info,
+            name,
+            version,
+            root,
+            data_dir,
+            skipped,
+            headers_name,
+        } = self.layout(&mut zip)?;
+        let record_path = format!("{dist_info}/RECORD");
+        let record_text = self.read_text(&mut zip, &members, &record_path)?;
+        let record = self.parse_record(&record_path, &record_text)?;
+        let entry_points_path = format!("{dist_info}/entry_points.txt");
+        let entry_points = if members.contains_key(&entry_points_path) {
+            Some(self.read_text(&mut zip, &members, &entry_points_path)?)
+        } else {
+            None
+        };
 
         // Every file: destination, verification, copy.
         let mut out: BTreeMap<String, Installed> = BTreeMap::new();
@@ -759,6 +924,10 @@ impl<'a> Installer<'a> {
             generated("(generated RECORD)", new_record.into_bytes(), 0o644),
         )?;
 
+        let members = out
+            .iter()
+            .filter_map(|(path, f)| Some((path.clone(), f.member.clone()?)))
+            .collect();
         let entries = out
             .into_iter()
             .map(|(path, f)| PlannedEntry {
@@ -778,6 +947,7 @@ impl<'a> Installer<'a> {
             version,
             dist_info: dist_info_dest,
             entries,
+            members,
         })
     }
 
@@ -1087,8 +1257,8 @@ impl<'a> Installer<'a> {
         Ok(out)
     }
 
-    /// Copies one member to memory or scratch, verifying it against RECORD and rewriting a
-    /// `#!python` shebang for scripts.
+    /// Copies one member to memory (or only hashes it, when indexing), verifying it against
+    /// RECORD and rewriting a `#!python` shebang for scripts.
     #[allow(clippy::too_many_arguments)]
     fn copy_member<R: Read + Seek>(
         &self,
@@ -1101,17 +1271,12 @@ impl<'a> Installer<'a> {
         expected_size: Option<u64>,
         is_script: bool,
     ) -> Result<Installed, WheelError> {
-        let mut sink = if member.size <= self.inline_max {
+        let mut sink = if self.archive.is_some() {
+            Sink::Discard
+        } else if member.size <= self.inline_max {
             Sink::Memory(Vec::with_capacity(
                 usize::try_from(member.size).unwrap_or(0),
             ))
-        } else if let Some(scratch) = self.scratch {
-            let file = scratch.join(dest);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent).map_err(self.io_err(path))?;
-            }
-            let f = std::fs::File::create(&file).map_err(self.io_err(path))?;
-            Sink::File(file, io::BufWriter::with_capacity(1 << 20, f))
         } else {
             return Err(WheelError::TooLarge {
                 wheel: self.wheel.clone(),
@@ -1120,25 +1285,27 @@ impl<'a> Installer<'a> {
             });
         };
 
+        let file = zip.by_index(member.index).map_err(self.zip_err(path))?;
+        let member_ref = self.member_ref(&file, path, member, is_script)?;
+        let shebang = member_ref.shebang.clone();
         let mut reader = HashingReader {
-            inner: zip.by_index(member.index).map_err(self.zip_err(path))?,
+            inner: file,
             hasher: AnyHasher::new(algo),
             count: 0,
             limit: member.size,
             over: false,
         };
+        // The new RECORD's sha256 is the old one's for a file copied unchanged.
+        let same_bytes = shebang.is_none() && algo == Algo::Sha256;
         let mut writer = HashingWriter {
             inner: &mut sink,
-            sha256: Sha256::new(),
+            sha256: (!same_bytes).then(Sha256::new),
             blake3: blake3::Hasher::new(),
             count: 0,
         };
-        let shebang = if is_script {
-            Some(format!("#!{}\n", self.scheme.interpreter))
-        } else {
-            None
-        };
-        let copied = copy_rewriting(&mut reader, &mut writer, shebang.as_deref());
+        // A buffer the member's size, up to 256 KiB: most members are small.
+        let buf_len = usize::try_from(member.size.clamp(1, 256 << 10)).unwrap_or(256 << 10);
+        let copied = copy_rewriting(&mut reader, &mut writer, shebang.as_deref(), buf_len);
         if reader.over {
             return Err(WheelError::SizeMismatch {
                 wheel: self.wheel.clone(),
@@ -1150,11 +1317,11 @@ impl<'a> Installer<'a> {
         }
         copied.map_err(self.io_err(path))?;
         let (orig_size, digest) = (reader.count, reader.hasher.finish());
-        let (size, sha256, blake3) = (
-            writer.count,
-            <[u8; 32]>::from(writer.sha256.finalize()),
-            *writer.blake3.finalize().as_bytes(),
-        );
+        let sha256 = match writer.sha256 {
+            Some(h) => <[u8; 32]>::from(h.finalize()),
+            None => <[u8; 32]>::try_from(digest.as_slice()).unwrap_or_default(),
+        };
+        let (size, blake3) = (writer.count, *writer.blake3.finalize().as_bytes());
         if orig_size != member.size || expected_size.is_some_and(|s| s != orig_size) {
             let (origin, expected) = match expected_size {
                 Some(s) if s != orig_size => ("RECORD", s),
@@ -1177,20 +1344,13 @@ impl<'a> Installer<'a> {
                 actual: crate::base64::encode_url_safe_nopad(&digest),
             });
         }
-        let content = match sink {
-            Sink::Memory(bytes) => Content::Inline(Arc::from(bytes)),
-            Sink::File(file, w) => {
-                let f = w
-                    .into_inner()
-                    .map_err(|e| self.io_err(path)(e.into_error()))?;
-                f.sync_all().map_err(self.io_err(path))?;
-                let meta = f.metadata().map_err(self.io_err(path))?;
-                Content::Local {
-                    path: file,
-                    size: meta.len(),
-                    mtime_ns: crate::layer::files::mtime_ns(&meta),
-                }
-            }
+        let content = match (sink, self.archive) {
+            (Sink::Memory(bytes), _) => Content::Inline(Arc::from(bytes)),
+            (Sink::Discard, Some(archive)) => Content::Extracted {
+                archive: archive.clone(),
+                path: dest.to_string(),
+            },
+            (Sink::Discard, None) => Content::None,
         };
         Ok(Installed {
             source: path.to_string(),
@@ -1203,6 +1363,7 @@ impl<'a> Installer<'a> {
             size,
             sha256,
             blake3,
+            member: Some(member_ref),
         })
     }
 }
@@ -1215,6 +1376,7 @@ fn generated(source: &str, bytes: Vec<u8>, mode: u32) -> Installed {
         sha256: Sha256::digest(&bytes).into(),
         blake3: *blake3::hash(&bytes).as_bytes(),
         content: Content::Inline(Arc::from(bytes)),
+        member: None,
     }
 }
 
@@ -1222,14 +1384,11 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Memory(v) => v.write(buf),
-            Sink::File(_, f) => f.write(buf),
+            Sink::Discard => Ok(buf.len()),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Memory(_) => Ok(()),
-            Sink::File(_, f) => f.flush(),
-        }
+        Ok(())
     }
 }
 
@@ -1258,7 +1417,8 @@ impl<R: Read> Read for HashingReader<R> {
 
 struct HashingWriter<W> {
     inner: W,
-    sha256: Sha256,
+    /// None when the reader's sha256 is this one (nothing rewritten).
+    sha256: Option<Sha256>,
     blake3: blake3::Hasher,
     count: u64,
 }
@@ -1266,7 +1426,9 @@ struct HashingWriter<W> {
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.sha256.update(&buf[..n]);
+        if let Some(h) = &mut self.sha256 {
+            h.update(&buf[..n]);
+        }
         self.blake3.update(&buf[..n]);
         self.count += n as u64;
         Ok(n)
@@ -1276,32 +1438,52 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// `r` with a first line starting with `#!python` replaced by `shebang` (the whole line, its
+/// line ending included); any other first line is left alone.
+fn with_shebang<'r>(mut r: Box<dyn Read + 'r>, shebang: &str) -> io::Result<Box<dyn Read + 'r>> {
+    let mut head = Vec::with_capacity(8);
+    let mut byte = [0u8; 1];
+    while head.len() < 8 && read_byte(&mut r, &mut byte)? {
+        head.push(byte[0]);
+    }
+    if head != b"#!python" {
+        return Ok(Box::new(io::Cursor::new(head).chain(r)));
+    }
+    // Skip the rest of the first line.
+    while read_byte(&mut r, &mut byte)? {
+        if byte[0] == b'\n' {
+            break;
+        }
+    }
+    Ok(Box::new(
+        io::Cursor::new(shebang.as_bytes().to_vec()).chain(r),
+    ))
+}
+
+/// Reads one byte into `byte`; false at the end.
+fn read_byte(r: &mut dyn Read, byte: &mut [u8; 1]) -> io::Result<bool> {
+    loop {
+        match r.read(byte) {
+            Ok(n) => return Ok(n == 1),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Copies `r` to `w`; with `shebang`, a first line starting with `#!python` is replaced by
-/// it (the whole line, its line ending included).
+/// it (see [`with_shebang`]).
 fn copy_rewriting<R: Read, W: Write>(
     r: &mut R,
     w: &mut W,
     shebang: Option<&str>,
+    buf_len: usize,
 ) -> io::Result<()> {
-    if let Some(shebang) = shebang {
-        let mut head = Vec::with_capacity(8);
-        let mut byte = [0u8; 1];
-        while head.len() < 8 && r.read(&mut byte)? == 1 {
-            head.push(byte[0]);
-        }
-        if head == b"#!python" {
-            w.write_all(shebang.as_bytes())?;
-            // Skip the rest of the first line.
-            while r.read(&mut byte)? == 1 {
-                if byte[0] == b'\n' {
-                    break;
-                }
-            }
-        } else {
-            w.write_all(&head)?;
-        }
-    }
-    let mut buf = vec![0u8; 256 << 10];
+    let mut r: Box<dyn Read + '_> = match shebang {
+        Some(line) => with_shebang(Box::new(r), line)?,
+        None => Box::new(r),
+    };
+    let mut buf = vec![0u8; buf_len];
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => return Ok(()),
@@ -1457,6 +1639,8 @@ mod tests {
         /// Replace RECORD rows: (member, row text).
         record_override: Vec<(String, String)>,
         reverse: bool,
+        /// Members written uncompressed.
+        stored: Vec<String>,
         time: zip::DateTime,
         dist_info: String,
     }
@@ -1468,6 +1652,7 @@ mod tests {
                 unlisted: Vec::new(),
                 record_override: Vec::new(),
                 reverse: false,
+                stored: Vec::new(),
                 time: zip::DateTime::default(),
                 dist_info: dist_info.into(),
             };
@@ -1533,8 +1718,13 @@ mod tests {
             }
             let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
             for (name, body, mode) in &all {
+                let method = if self.stored.contains(name) {
+                    zip::CompressionMethod::Stored
+                } else {
+                    zip::CompressionMethod::Deflated
+                };
                 let opts = SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Deflated)
+                    .compression_method(method)
                     .last_modified_time(self.time)
                     .unix_permissions(*mode);
                 z.start_file(name.as_str(), opts).unwrap();
@@ -2048,57 +2238,114 @@ mod tests {
             unlisted: Vec::new(),
             record_override: Vec::new(),
             reverse: true,
+            stored: Vec::new(),
             time: zip::DateTime::from_date_and_time(2024, 5, 6, 7, 8, 10).unwrap(),
             dist_info: a.dist_info.clone(),
         };
         assert_ne!(a.bytes(), b.bytes());
-        let x = install(&a, "demo_pkg-1.0-py3-none-any.whl").unwrap();
-        let y = install(&b, "demo_pkg-1.0-py3-none-any.whl").unwrap();
+        // Where members lie depends on the zip's layout; what is installed does not.
+        let output = |t: &TestWheel| InstalledWheel {
+            members: BTreeMap::new(),
+            ..install(t, "demo_pkg-1.0-py3-none-any.whl").unwrap()
+        };
+        let (x, y) = (output(&a), output(&b));
         assert_eq!(x, y);
         assert_eq!(record(&x), record(&y));
         b.time = zip::DateTime::from_date_and_time(2001, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(install(&b, "demo_pkg-1.0-py3-none-any.whl").unwrap(), x);
+        assert_eq!(output(&b), x);
         let mut sorted = paths(&x);
         sorted.sort_by(|p, q| p.as_bytes().cmp(q.as_bytes()));
         assert_eq!(paths(&x), sorted);
     }
 
     #[test]
-    fn large_files_go_to_scratch() {
+    fn large_files_need_an_index() {
+        let mut t = pure();
+        t.file("demo_pkg/big.bin", b"0123456789abcdef0", 0o644);
+        let s = scheme();
+        let err = Installer::new("demo_pkg-1.0-py3-none-any.whl", &s, None, 16)
+            .run(Cursor::new(t.bytes()), false)
+            .unwrap_err();
+        assert!(matches!(err, WheelError::TooLarge { .. }), "{err}");
+        let archive = composer_store::Digest::of_bytes(b"wheel");
+        assert!(
+            Installer::new("demo_pkg-1.0-py3-none-any.whl", &s, Some(&archive), 16)
+                .run(Cursor::new(t.bytes()), false)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_indexed_wheel_reads_back_what_install_holds() {
         let mut t = pure();
         t.file(
-            "demo_pkg-1.0.data/scripts/big",
-            b"#!python\n0123456789abcdef\n",
+            "demo_pkg-1.0.data/scripts/tool",
+            b"#!python -u\nprint('tool')\n",
+            0o644,
+        )
+        .file(
+            "demo_pkg-1.0.data/scripts/plain",
+            b"#!/bin/sh\necho\n",
+            0o644,
+        )
+        .file("demo_pkg-1.0.data/scripts/short", b"#!py", 0o644)
+        .file("demo_pkg/empty.py", b"", 0o644)
+        .file("demo_pkg/big.bin", &vec![7u8; 300 << 10], 0o755)
+        .file(
+            "demo_pkg-1.0.dist-info/entry_points.txt",
+            b"[console_scripts]\ndemo = demo_pkg:main\n",
             0o644,
         );
-        let dir = tempfile::tempdir().unwrap();
-        let s = scheme();
-        let run = |scratch: Option<&Path>| {
-            Installer::new("demo_pkg-1.0-py3-none-any.whl", &s, scratch, 16)
-                .run(Cursor::new(t.bytes()), false)
-        };
-        let err = run(None).unwrap_err();
-        assert!(matches!(err, WheelError::TooLarge { .. }), "{err}");
-        let w = run(Some(dir.path())).unwrap();
-        let big = find(&w, "usr/local/bin/big");
-        let expected = b"#!/usr/bin/python3.13\n0123456789abcdef\n";
-        let Content::Local { path, size, .. } = &big.content else {
-            panic!("{:?}", big.content)
-        };
-        assert_eq!(path, &dir.path().join("usr/local/bin/big"));
-        assert_eq!(*size, expected.len() as u64);
-        assert_eq!(std::fs::read(path).unwrap(), expected);
-        assert_eq!(big.content_hash, *blake3::hash(expected).as_bytes());
-        assert_eq!(big.header.mode, 0o755);
-        // Small files stay inline; the RECORD is the same as an all-inline install.
-        assert!(matches!(
-            find(&w, &format!("{SP}/demo_pkg/__init__.py")).content,
-            Content::Inline(_)
-        ));
-        let inline = Installer::new("demo_pkg-1.0-py3-none-any.whl", &s, None, INLINE_MAX)
-            .run(Cursor::new(t.bytes()), false)
-            .unwrap();
-        assert_eq!(record(&w), record(&inline));
+        t.stored = vec![
+            "demo_pkg/__init__.py".into(),
+            "demo_pkg-1.0.data/scripts/plain".into(),
+        ];
+        let bytes = t.bytes();
+        let filename = "demo_pkg-1.0-py3-none-any.whl";
+        let held = install_wheel(Cursor::new(&bytes), filename, &scheme(), true).unwrap();
+        let archive = composer_store::Digest::of_bytes(&bytes);
+        let ix = index_wheel(Cursor::new(&bytes), filename, &scheme(), true, &archive).unwrap();
+        assert_eq!(ix.members, held.members);
+        assert_eq!(
+            locate_wheel(Cursor::new(&bytes), filename, &scheme()).unwrap(),
+            ix.members,
+            "locating finds what indexing does, without reading members"
+        );
+        assert_eq!(ix.entries.len(), held.entries.len());
+        let deflated: Vec<bool> = ix.members.values().map(|m| m.deflated).collect();
+        assert!(deflated.contains(&true) && deflated.contains(&false));
+        for (i, h) in ix.entries.iter().zip(&held.entries) {
+            assert_eq!((&i.header, i.content_hash), (&h.header, h.content_hash));
+            let path = &i.header.path;
+            let got = match (&i.content, ix.members.get(path)) {
+                (
+                    Content::Extracted {
+                        archive: a,
+                        path: p,
+                    },
+                    Some(m),
+                ) => {
+                    assert_eq!((a, p), (&archive, path));
+                    let mut stored = Cursor::new(&bytes);
+                    stored.set_position(m.data_start);
+                    let mut out = Vec::new();
+                    m.open(stored).unwrap().read_to_end(&mut out).unwrap();
+                    out
+                }
+                (Content::Inline(b), None) => b.to_vec(),
+                other => panic!("{path}: {other:?}"),
+            };
+            assert_eq!(got, body(h), "{path}");
+        }
+        let tool = find(&ix, "usr/local/bin/tool");
+        assert_eq!(
+            ix.members[&tool.header.path].shebang.as_deref(),
+            Some("#!/usr/bin/python3.13\n")
+        );
+        assert!(
+            !ix.members.contains_key("usr/local/bin/demo"),
+            "launchers are generated"
+        );
     }
 
     #[test]
