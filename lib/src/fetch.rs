@@ -5,6 +5,7 @@
 //!
 //! This is the only module that touches the network.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,6 +236,12 @@ pub struct Fetcher {
     /// While resolving, download the wheels the resolution is about to pick, so a build
     /// that follows finds them stored (off for `compose lock`, which needs none of them).
     pub eager: bool,
+    /// With `eager`, what a build does with each wheel as soon as it is stored (list it and
+    /// write its fragment while the resolution goes on).
+    pub prebuild: Option<Arc<dyn crate::pypi::prebuild::Prebuild>>,
+    /// One lock per digest being fetched (shared by clones): a second request for a blob
+    /// another thread is downloading waits for it instead of downloading it again.
+    in_flight: Arc<std::sync::Mutex<BTreeMap<Digest, Arc<std::sync::Mutex<()>>>>>,
 }
 
 impl Default for Fetcher {
@@ -254,6 +261,8 @@ impl Fetcher {
             parallel: 6,
             not_found_hint: String::new(),
             eager: false,
+            prebuild: None,
+            in_flight: Arc::default(),
         }
     }
 
@@ -345,6 +354,21 @@ impl Fetcher {
     /// # Errors
     /// [`FetchError`] naming the package, URL, expected and actual digest.
     pub fn fetch_to_store(&self, store: &Store, d: &Download) -> Result<bool, FetchError> {
+        if store.has_blob(&d.sha256) {
+            return Ok(false);
+        }
+        // The resolver reading a wheel's metadata and an eager download of the same wheel:
+        // one downloads, the other waits and finds it stored.
+        let slot = {
+            let mut map = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(map.entry(d.sha256.clone()).or_default())
+        };
+        let _held = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if store.has_blob(&d.sha256) {
             return Ok(false);
         }

@@ -14,8 +14,10 @@ use crate::lock::{
     self, LOCK_VERSION, Lock, LockChange, LockError, LockFile, LockedDeb, LockedWheel, MultiLock,
 };
 use crate::pypi::client::PypiClient;
+use crate::pypi::prebuild::EagerWheel;
 use crate::pypi::resolve::{PyRequest, resolve_python};
 use crate::pypi::target::Target;
+use crate::pypi::wheel::Scheme;
 use crate::recipe::{ImageSpec, LayerItem, Platform};
 use pep440_rs::Version;
 use pep508_rs::Requirement;
@@ -135,21 +137,84 @@ pub fn resolve(
         .layers
         .iter()
         .any(|l| l.items.iter().any(|i| matches!(i, LayerItem::Pypi { .. })));
-    // The Python target comes from the Debian half, but project pages do not depend on it:
-    // fetch the requested projects' pages while the Debian half resolves.
+    // The Python target comes from the Debian half. While that half resolves (mostly
+    // waiting on the mirror's InRelease files), the Python half resolves for the target
+    // this store saw for the same Debian request last time; the result stands when the
+    // target turns out the same (a resolution is a function of its target), and is redone
+    // otherwise. Without a remembered target, the requested projects' pages are fetched
+    // meanwhile (they do not depend on the target).
     let pages = std::sync::Arc::new(crate::pypi::client::PageCache::default());
-    lock.debian = std::thread::scope(|s| {
-        if wants_python {
+    let guess = if wants_python {
+        remembered_target(store, spec)
+    } else {
+        None
+    };
+    let (debian, speculated) = std::thread::scope(|s| {
+        let speculation = guess.as_ref().map(|t| {
+            let pages = std::sync::Arc::clone(&pages);
+            let prefer = &prefer;
+            s.spawn(move || resolve_wheels(spec, store, fetcher, t, prefer, pages))
+        });
+        if wants_python && speculation.is_none() {
             let names = requested_projects(spec);
             let pages = &pages;
             s.spawn(move || pages.warm(fetcher, spec.pypi.as_ref(), &names));
         }
-        resolve_debs(spec, store, fetcher, now, prefer.clone())
-    })?;
+        let debian = resolve_debs(spec, store, fetcher, now, prefer.clone());
+        (debian, speculation.and_then(|h| h.join().ok()))
+    });
+    lock.debian = debian?;
+    // Also for an image without wheels: one with the same Debian half and wheels may follow.
+    remember_target(store, spec, &lock.debian);
     if wants_python {
-        lock.pypi = resolve_wheels(spec, store, fetcher, &lock.debian, &prefer, pages)?;
+        let target = python_target(&lock.debian, spec)?;
+        lock.pypi = match speculated {
+            Some(Ok(wheels)) if guess.as_ref() == Some(&target) => wheels,
+            _ => resolve_wheels(spec, store, fetcher, &target, &prefer, pages)?,
+        };
     }
     Ok(lock)
+}
+
+/// The store node remembering which Python target the Debian half of `spec` gave last time.
+fn target_memory_id(spec: &ImageSpec) -> composer_store::NodeId {
+    let debian_items: Vec<&LayerItem> = spec
+        .layers
+        .iter()
+        .flat_map(|l| &l.items)
+        .filter(|i| matches!(i, LayerItem::Debian { .. }))
+        .collect();
+    let mut k = composer_store::NodeKey::new("python-target-memory", 1);
+    k.str("debian", &format!("{:?}", spec.debian))
+        .str("platform", &format!("{:?}", spec.platform))
+        .str("packages", &format!("{debian_items:?}"));
+    k.finish()
+}
+
+/// The target remembered for `spec`'s Debian request, if any (a guess: see [`resolve`]).
+fn remembered_target(store: &Store, spec: &ImageSpec) -> Option<Target> {
+    let rec = store.get_node(&target_memory_id(spec)).ok()??;
+    let field = |k: &str| rec.meta.get(k)?.as_str().map(str::to_string);
+    Target::from_debian(&field("python3")?, &field("libc6")?, &field("arch")?).ok()
+}
+
+/// Remembers the versions the target of `spec` came from. Best effort: a failure only costs
+/// the next lock its head start.
+fn remember_target(store: &Store, spec: &ImageSpec, debs: &[LockedDeb]) {
+    let (Some(python), Some(libc)) = (image_python(debs), image_libc(debs)) else {
+        return;
+    };
+    let _ = store.put_node(
+        &target_memory_id(spec),
+        &composer_store::NodeRecord {
+            kind: "python-target-memory".into(),
+            blobs: vec![],
+            children: vec![],
+            meta: serde_json::json!({
+                "python3": python.version, "libc6": libc.version, "arch": spec.platform.architecture,
+            }),
+        },
+    );
 }
 
 /// The project names the recipe's `pypi` items request without a marker (a marker needs the
@@ -655,8 +720,15 @@ pub fn obtain_platforms(
 /// # Errors
 /// No `python3.X` or `libc6` among the packages.
 pub fn python_target(debs: &[LockedDeb], spec: &ImageSpec) -> Result<Target, PinError> {
-    let python = debs
-        .iter()
+    let python = image_python(debs).ok_or(PinError::NoPython)?;
+    let libc = image_libc(debs).ok_or_else(|| PinError::Target("the image has no libc6".into()))?;
+    Target::from_debian(&python.version, &libc.version, &spec.platform.architecture)
+        .map_err(|e| PinError::Target(e.to_string()))
+}
+
+/// The image's interpreter package: the newest `python3.X`.
+fn image_python(debs: &[LockedDeb]) -> Option<&LockedDeb> {
+    debs.iter()
         .filter(|d| {
             d.name
                 .strip_prefix("python3.")
@@ -668,13 +740,10 @@ pub fn python_target(debs: &[LockedDeb], spec: &ImageSpec) -> Result<Target, Pin
                 .parse::<u32>()
                 .unwrap_or(0)
         })
-        .ok_or(PinError::NoPython)?;
-    let libc = debs
-        .iter()
-        .find(|d| d.name == "libc6")
-        .ok_or_else(|| PinError::Target("the image has no libc6".into()))?;
-    Target::from_debian(&python.version, &libc.version, &spec.platform.architecture)
-        .map_err(|e| PinError::Target(e.to_string()))
+}
+
+fn image_libc(debs: &[LockedDeb]) -> Option<&LockedDeb> {
+    debs.iter().find(|d| d.name == "libc6")
 }
 
 /// The Python half of a lock: one resolution across all layers, for the image's target.
@@ -682,12 +751,11 @@ fn resolve_wheels(
     spec: &ImageSpec,
     store: &Store,
     fetcher: &Fetcher,
-    debs: &[LockedDeb],
+    target: &Target,
     prefer: &BTreeMap<String, String>,
     pages: std::sync::Arc<crate::pypi::client::PageCache>,
 ) -> Result<Vec<LockedWheel>, PinError> {
-    let target = python_target(debs, spec)?;
-    let client = PypiClient::with_pages(fetcher, store, spec.pypi.as_ref(), &target, pages);
+    let client = PypiClient::with_pages(fetcher, store, spec.pypi.as_ref(), target, pages);
     let env = target.marker_env();
     let mut layers = Vec::new();
     for l in &spec.layers {
@@ -729,12 +797,13 @@ fn resolve_wheels(
         prefer,
     };
     let downloads = EagerDownloads::default();
+    let scheme = crate::pypi::install::scheme_for(spec, target);
     let wheels = std::thread::scope(|s| {
         // Eager: the wheels of the versions the prefetch finds (the newest, which the
         // resolution nearly always picks) download while the resolver runs.
         if fetcher.eager {
             for _ in 0..fetcher.parallel.max(1) {
-                s.spawn(|| downloads.work(fetcher, store));
+                s.spawn(|| downloads.work(fetcher, store, &scheme));
             }
         }
         let eager = fetcher.eager.then_some(&downloads);
@@ -760,7 +829,7 @@ struct EagerDownloads {
 
 #[derive(Default)]
 struct Queue {
-    waiting: std::collections::VecDeque<Download>,
+    waiting: std::collections::VecDeque<(Download, EagerWheel)>,
     /// Every wheel queued so far (by sha256), so none is fetched twice.
     queued: BTreeSet<composer_store::Digest>,
     /// No more downloads will be queued.
@@ -768,13 +837,13 @@ struct Queue {
 }
 
 impl EagerDownloads {
-    /// Queues `d` unless it was queued before.
-    fn push(&self, d: Download) {
+    /// Queues `d`, the download of wheel `w`, unless it was queued before.
+    fn push(&self, d: Download, w: EagerWheel) {
         if let Ok(mut q) = self.queue.lock()
             && !q.closed
             && q.queued.insert(d.sha256.clone())
         {
-            q.waiting.push_back(d);
+            q.waiting.push_back((d, w));
             self.ready.notify_one();
         }
     }
@@ -788,7 +857,7 @@ impl EagerDownloads {
     }
 
     /// The next download, waiting for one; `None` once closed and empty.
-    fn next(&self) -> Option<Download> {
+    fn next(&self) -> Option<(Download, EagerWheel)> {
         let mut q = self.queue.lock().ok()?;
         loop {
             if let Some(d) = q.waiting.pop_front() {
@@ -801,9 +870,15 @@ impl EagerDownloads {
         }
     }
 
-    fn work(&self, fetcher: &Fetcher, store: &Store) {
-        while let Some(d) = self.next() {
-            let _ = fetcher.fetch_to_store(store, &d);
+    /// Downloads queued wheels until closed, handing each stored one to the fetcher's
+    /// prebuild.
+    fn work(&self, fetcher: &Fetcher, store: &Store, scheme: &Scheme) {
+        while let Some((d, w)) = self.next() {
+            if fetcher.fetch_to_store(store, &d).is_ok()
+                && let Some(p) = &fetcher.prebuild
+            {
+                p.wheel(scheme, &w);
+            }
         }
     }
 }
@@ -831,7 +906,16 @@ fn chosen_wheels(
             .download(&chosen)
             .map_err(|e| PinError::Wheel(e.to_string()))?;
         if let Some(q) = eager {
-            q.push(download.clone());
+            q.push(
+                download.clone(),
+                EagerWheel {
+                    digest: download.sha256.clone(),
+                    filename: chosen.file.filename.clone(),
+                    name: p.name.clone(),
+                    version: p.version.to_string(),
+                    requested: p.reason == "requested",
+                },
+            );
         }
         let size = match download.size {
             Some(size) => size,
@@ -874,6 +958,10 @@ fn prefetch(client: &PypiClient<'_>, names: Vec<String>, eager: Option<&EagerDow
     let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(8).build() else {
         return;
     };
+    let normalized = |n: &str| {
+        pep508_rs::PackageName::from_str(n).map_or_else(|_| n.to_string(), |p| p.to_string())
+    };
+    let requested: BTreeSet<String> = names.iter().map(|n| normalized(n)).collect();
     let mut round = names;
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..2 {
@@ -892,7 +980,17 @@ fn prefetch(client: &PypiClient<'_>, names: Vec<String>, eager: Option<&EagerDow
                         && let Ok(Some(w)) = client.best_wheel(name, v)
                         && let Ok(d) = client.download(&w)
                     {
-                        q.push(d);
+                        let name = normalized(name);
+                        q.push(
+                            d.clone(),
+                            EagerWheel {
+                                digest: d.sha256,
+                                filename: w.file.filename.clone(),
+                                requested: requested.contains(&name),
+                                name,
+                                version: v.to_string(),
+                            },
+                        );
                     }
                     newest
                         .and_then(|v| client.metadata(name, &v).ok())

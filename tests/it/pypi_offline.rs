@@ -1161,6 +1161,44 @@ fn a_stored_listing_rebuilds_fragments_straight_from_the_wheel_as_a_fresh_store_
     assert_eq!(text(sh), "#!/usr/bin/python3.13\necho\n");
 }
 
+#[test]
+fn a_lock_that_guessed_the_python_target_from_the_last_one_redoes_the_python_half_when_it_changed()
+{
+    // tool 2.0 only runs on Python before 3.13.6.
+    let projects: Vec<Project> = vec![(
+        "tool",
+        vec![
+            whl(&WheelSpec::new("tool", "1.0")),
+            whl(&WheelSpec::new("tool", "2.0").requires_python("<3.13.6")),
+        ],
+    )];
+    let fx = Fx::new(&projects);
+    let recipe = fx.python("r", &["tool"]);
+    // The first lock remembers the target its Debian half gave (Python 3.13.5).
+    fx.lock(&recipe);
+    assert_eq!(versions(&recipe)["tool"], "2.0");
+    // The mirror moves on to Python 3.13.9. The next lock resolves the Python half for the
+    // remembered 3.13.5 while the Debian half resolves, finds the target changed, and
+    // resolves again for 3.13.9.
+    let key = TestKey::new(7);
+    let newer = DebSpec::new("python3.13", "3.13.9-1")
+        .depends("libc6 (>= 2.36)")
+        .exec("/usr/bin/python3.13", "#!/bin/sh\necho not really python\n");
+    let repo = RepoSpec {
+        suites: vec![SuiteSpec::new("trixie").component("main", vec![newer, libc6("amd64")])],
+    };
+    let _ = build_repo(&fx.path("www/debian"), &repo, &key);
+    std::fs::remove_file(recipe.with_extension("lock")).unwrap();
+    fx.lock(&recipe);
+    let lock = std::fs::read_to_string(recipe.with_extension("lock")).unwrap();
+    assert!(lock.contains("3.13.9-1"), "{lock}");
+    assert_eq!(versions(&recipe)["tool"], "1.0", "{lock}");
+    // A third lock guesses 3.13.9 and keeps its answer.
+    std::fs::remove_file(recipe.with_extension("lock")).unwrap();
+    fx.lock(&recipe);
+    assert_eq!(versions(&recipe)["tool"], "1.0");
+}
+
 /// `compose build --locked` of `recipe` into `out`.
 fn build_locked(fx: &Fx, recipe: &Path, out: &str) -> std::process::Command {
     let mut c = compose(&fx.store());
@@ -1423,7 +1461,15 @@ fn a_build_without_a_lock_downloads_wheels_while_resolving_each_once_and_lock_al
     // once (the build's own fetch finds them stored), and the image has what the lock says.
     std::fs::remove_file(recipe.with_extension("lock")).unwrap();
     fx.server.reset_hits();
-    fx.build(&recipe, "out");
+    let build_json = |store: &Path, locked: bool, out: &str| -> serde_json::Value {
+        let mut c = compose(store);
+        c.args(["build", "--json"]);
+        if locked {
+            c.arg("--locked");
+        }
+        serde_json::from_str(&run_ok(c.arg(&recipe).arg("-o").arg(fx.path(out)))).unwrap()
+    };
+    let eager = build_json(&fx.store(), false, "out");
     let gets = wheel_gets(&fx);
     for w in ["top-1.0-py3-none-any.whl", "dep-1.0-py3-none-any.whl"] {
         assert_eq!(
@@ -1448,6 +1494,18 @@ fn a_build_without_a_lock_downloads_wheels_while_resolving_each_once_and_lock_al
         files.keys().collect::<Vec<_>>()
     );
     assert!(!files.keys().any(|p| p.contains("dep-2.0.dist-info/")));
+
+    // Each downloaded wheel was listed and its fragment written while the resolver ran (dep
+    // 2.0's too, wasted): the layer reused them. A fresh store building from the lock
+    // compresses them itself, into the same image.
+    let fresh = build_json(&fx.path("store-b"), true, "fresh");
+    assert_eq!(eager["manifest"], fresh["manifest"]);
+    let compressed = |doc: &serde_json::Value| doc["layers"][1]["fragments_compressed"].as_u64();
+    assert_eq!(
+        compressed(&fresh).unwrap() - compressed(&eager).unwrap(),
+        2,
+        "top and dep were prebuilt: {eager:#} {fresh:#}"
+    );
 }
 
 #[test]

@@ -42,8 +42,21 @@ pub(crate) fn build_spec(
     let opts = build_options(jobs, compression)?;
     let store = open_store(store)?;
     let mut fetcher = fetcher();
-    // A build needs every wheel a fresh resolution picks: start downloading while resolving.
+    // A build needs every wheel a fresh resolution picks: start downloading while resolving,
+    // and list each downloaded wheel and write its fragment while the resolver waits on the
+    // network (unless a cache may hold the layers).
     fetcher.eager = true;
+    if cache.is_none() {
+        let mtime = opts.epoch(&spec).into_diagnostic()?;
+        fetcher.prebuild = Some(std::sync::Arc::new(
+            composer::pypi::prebuild::FragmentPrebuilder::new(
+                store.clone(),
+                opts.compression,
+                mtime,
+                opts.jobs,
+            ),
+        ));
+    }
     let mode = if locked {
         LockMode::Locked
     } else {

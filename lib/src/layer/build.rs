@@ -106,8 +106,8 @@ pub fn build_layer(
     let all = plan.fragments.iter().map(Some).chain(std::iter::once(None));
     for (frag, fid) in all.zip(frag_ids.iter().chain(std::iter::once(&end))) {
         let mut sink = Hashing {
-            diff: &mut diff,
-            blob: &mut blob,
+            diff: Some(&mut diff),
+            blob: Some(&mut blob),
             size: &mut size,
             tar_size: &mut tar_size,
         };
@@ -180,10 +180,10 @@ pub fn build_fragment(
         return Ok(());
     }
     // The layer digests are computed when the layer is assembled.
-    let (mut diff, mut blob, mut size, mut tar_size) = (Sha256::new(), Sha256::new(), 0, 0);
+    let (mut size, mut tar_size) = (0, 0);
     let mut sink = Hashing {
-        diff: &mut diff,
-        blob: &mut blob,
+        diff: None,
+        blob: None,
         size: &mut size,
         tar_size: &mut tar_size,
     };
@@ -263,8 +263,9 @@ fn cached_layer(store: &Store, id: &NodeId) -> Result<Option<LayerOutput>, Layer
 
 /// Running digests of the layer being assembled.
 struct Hashing<'a> {
-    diff: &'a mut Sha256,
-    blob: &'a mut Sha256,
+    /// None: not computed (a fragment written ahead of its layer).
+    diff: Option<&'a mut Sha256>,
+    blob: Option<&'a mut Sha256>,
     size: &'a mut u64,
     tar_size: &'a mut u64,
 }
@@ -308,8 +309,8 @@ pub fn layer_digests(
     let (mut size, mut tar_size) = (0, 0);
     for d in fragments {
         let mut sink = Hashing {
-            diff: &mut diff,
-            blob: &mut blob,
+            diff: Some(&mut diff),
+            blob: Some(&mut blob),
             size: &mut size,
             tar_size: &mut tar_size,
         };
@@ -335,7 +336,7 @@ fn hash_fragment(
     let file = store.open_blob(digest)?;
     let mut tee = TeeReader {
         inner: file,
-        hash: &mut *sink.blob,
+        hash: sink.blob.as_deref_mut(),
         count: &mut *sink.size,
     };
     {
@@ -347,7 +348,7 @@ fn hash_fragment(
             })?;
         let mut w = TeeWriter {
             inner: io::sink(),
-            hash: &mut *sink.diff,
+            hash: sink.diff.as_deref_mut(),
             count: &mut *sink.tar_size,
         };
         io::copy(&mut dec, &mut w).map_err(|source| LayerError::Io {
@@ -381,13 +382,13 @@ fn write_fragment(
     let len = frag.map_or(tar::END_MARKER.len() as u64, |f| f.tar_len);
     let tee = TeeWriter {
         inner: writer,
-        hash: &mut *sink.blob,
+        hash: sink.blob.as_deref_mut(),
         count: &mut *sink.size,
     };
     let enc = compression.encoder(tee, len, workers).map_err(cerr)?;
     let mut w = TeeWriter {
         inner: enc,
-        hash: &mut *sink.diff,
+        hash: sink.diff.as_deref_mut(),
         count: &mut *sink.tar_size,
     };
     match frag {
@@ -611,13 +612,15 @@ pub fn copy_layer_tar<W: Write>(
 /// bytes into the store).
 struct TeeWriter<'a, W: Write> {
     inner: W,
-    hash: &'a mut Sha256,
+    hash: Option<&'a mut Sha256>,
     count: &'a mut u64,
 }
 impl<W: Write> Write for TeeWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
+        if let Some(h) = &mut self.hash {
+            h.update(&buf[..n]);
+        }
         *self.count += n as u64;
         Ok(n)
     }
@@ -628,13 +631,15 @@ impl<W: Write> Write for TeeWriter<'_, W> {
 
 struct TeeReader<'a, R: Read> {
     inner: R,
-    hash: &'a mut Sha256,
+    hash: Option<&'a mut Sha256>,
     count: &'a mut u64,
 }
 impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
+        if let Some(h) = &mut self.hash {
+            h.update(&buf[..n]);
+        }
         *self.count += n as u64;
         Ok(n)
     }

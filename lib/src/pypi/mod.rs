@@ -11,6 +11,7 @@ pub mod filename;
 pub mod index;
 pub mod install;
 pub mod metadata;
+pub mod prebuild;
 pub mod resolve;
 pub mod target;
 pub mod venv;
