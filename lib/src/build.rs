@@ -23,9 +23,10 @@ use crate::fetch::{Download, Fetcher};
 use crate::graph::{BuildGraph, NodeKind, build_graph};
 use crate::layer::build::Materializer;
 use crate::layer::build::Provenance;
+use crate::layer::build::build_layer_tapped;
 use crate::layer::files::item_entries;
 use crate::layer::plan::ItemEntries;
-use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, build_layer, plan_layer};
+use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, plan_layer};
 use crate::lock::{Lock, LockedDeb, LockedWheel};
 use crate::oci::json::{
     self, CONFIG_MEDIA_TYPE, Descriptor, LayerRef, MANIFEST_MEDIA_TYPE, to_canonical,
@@ -45,6 +46,8 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// `SOURCE_DATE_EPOCH`: when set, overrides the recipe's epoch.
     pub source_date_epoch: Option<i64>,
+    /// Gets each layer's uncompressed tar as it is assembled (the check's index).
+    pub layer_tap: Option<Arc<dyn crate::layer::build::LayerTap>>,
 }
 
 impl Default for BuildOptions {
@@ -53,6 +56,7 @@ impl Default for BuildOptions {
             compression: Compression::default(),
             jobs: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             source_date_epoch: None,
+            layer_tap: None,
         }
     }
 }
@@ -770,7 +774,7 @@ pub fn build_plan(
                 let total = lp.fragments.iter().map(|f| f.tar_len).sum();
                 reporter.layer_started(&lp.name, total);
                 let progress = |done| reporter.layer_progress(&lp.name, done);
-                let (output, provenance) = build_layer(
+                let (output, provenance) = build_layer_tapped(
                     store,
                     lp,
                     plan.compression,
@@ -781,6 +785,7 @@ pub fn build_plan(
                         wheels: plan.wheels.as_deref(),
                     },
                     &progress,
+                    opts.layer_tap.as_deref(),
                 )?;
                 reporter.layer_finished(&lp.name, &output, provenance);
                 Ok(NodeOutput::Layer(BuiltLayer {

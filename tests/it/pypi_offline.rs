@@ -1199,6 +1199,48 @@ fn a_lock_that_guessed_the_python_target_from_the_last_one_redoes_the_python_hal
     assert_eq!(versions(&recipe)["tool"], "1.0");
 }
 
+/// The check-layer-index nodes of `store`: node file name → its blob.
+fn layer_indexes(store: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(store.join("v1/nodes"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let rec: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+            (rec["kind"] == "check-layer-index").then(|| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    rec["blobs"][0].as_str().unwrap_or_default().to_string(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn the_index_a_build_keeps_for_its_check_is_the_one_read_back_from_the_image() {
+    let fx = Fx::new(&[(
+        "alpha",
+        vec![whl(&WheelSpec::new("alpha", "1.0")
+            .tag("cp313-cp313-manylinux_2_28_x86_64")
+            .entry_points("[console_scripts]\nalpha = alpha:main\n"))],
+    )]);
+    let recipe = fx.python("r", &["alpha"]);
+    fx.lock(&recipe);
+    // The build indexes each layer while assembling it (no image read back) and checks.
+    fx.build(&recipe, "out");
+    let built = layer_indexes(&fx.store());
+    // A store that never saw the build indexes the written image's layers by reading them.
+    run_ok(
+        compose(&fx.path("store-b"))
+            .arg("check")
+            .arg(fx.path("out")),
+    );
+    let read = layer_indexes(&fx.path("store-b"));
+    assert_eq!(Layout::open(&fx.path("out")).layers().len(), read.len());
+    assert_eq!(built, read, "same nodes (by diff_id), same index blobs");
+}
+
 /// `compose build --locked` of `recipe` into `out`.
 fn build_locked(fx: &Fx, recipe: &Path, out: &str) -> std::process::Command {
     let mut c = compose(&fx.store());

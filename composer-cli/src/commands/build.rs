@@ -29,7 +29,9 @@ pub(crate) struct Built {
     pub(crate) downloads: usize,
 }
 
-/// Locks (as `locked` allows) and builds `spec`, loaded from `recipe`, into the store.
+/// Locks (as `locked` allows) and builds `spec`, loaded from `recipe`, into the store;
+/// `check`: the image will be checked next.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build_spec(
     store: Option<PathBuf>,
     recipe: &Path,
@@ -38,9 +40,16 @@ pub(crate) fn build_spec(
     jobs: &JobsArg,
     compression: CompressionArg,
     cache: Option<&Cache>,
+    check: bool,
 ) -> Result<Built> {
-    let opts = build_options(jobs, compression)?;
+    let mut opts = build_options(jobs, compression)?;
     let store = open_store(store)?;
+    if check {
+        // The check that follows finds each newly assembled layer's index stored.
+        opts.layer_tap = Some(std::sync::Arc::new(composer::check::IndexTap::new(
+            store.clone(),
+        )));
+    }
     let mut fetcher = fetcher();
     // A build needs every wheel a fresh resolution picks: start downloading while resolving,
     // and list each downloaded wheel and write its fragment while the resolver waits on the
@@ -457,6 +466,7 @@ pub(crate) fn run(store: Option<PathBuf>, a: BuildArgs) -> Result<ExitCode> {
         &a.jobs,
         a.compression,
         cache.as_ref(),
+        !a.no_check,
     )?;
     let cache_report = cache.as_ref().map(Cache::report);
     if let Some(r) = &cache_report {

@@ -89,6 +89,7 @@ pub(crate) fn run(store: Option<PathBuf>, a: CheckArgs) -> Result<ExitCode> {
                 &a.jobs,
                 a.compression,
                 None,
+                true,
             )?;
             composer::export(&built.store, &built.image, Format::Layout, &layout)
                 .into_diagnostic()

@@ -27,7 +27,7 @@ pub mod rootfs;
 use std::path::{Path, PathBuf};
 
 pub use report::{Finding, Report, Severity};
-pub use rootfs::Rootfs;
+pub use rootfs::{IndexTap, Rootfs};
 
 use crate::recipe::CheckSpec;
 

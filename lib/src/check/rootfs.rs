@@ -17,7 +17,8 @@
 //!
 //! [`Rootfs::read_cached`] keeps each layer's index in the store, keyed by the layer's
 //! diff_id (its uncompressed content) and composer's version: a layer checked before (the
-//! Debian base under a new Python layer) is not decompressed again.
+//! Debian base under a new Python layer) is not decompressed again. [`IndexTap`] computes
+//! that index while a build assembles the layer, from the bytes it hashes into the diff_id.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -212,6 +213,75 @@ fn remove_children<V>(map: &mut BTreeMap<String, V>, dir: &str) {
     }
 }
 
+/// Adds one entry of a layer's tar to its index.
+fn index_entry(layer: &mut LayerIndex, e: &Entry, r: &mut dyn Read) -> Result<bool, String> {
+    if e.path == "." {
+        return Ok(true);
+    }
+    let (parent, name) = match e.path.rsplit_once('/') {
+        Some((p, n)) => (p, n),
+        None => (".", e.path.as_str()),
+    };
+    if name == ".wh..wh..opq" {
+        layer.opaque.push(parent.to_string());
+        return Ok(true);
+    }
+    if let Some(hidden) = name.strip_prefix(".wh.") {
+        let hidden = if parent == "." {
+            hidden.to_string()
+        } else {
+            format!("{parent}/{hidden}")
+        };
+        layer.entries.insert(hidden, None);
+        return Ok(true);
+    }
+    let node = match &e.kind {
+        Kind::Dir => Node::Dir,
+        Kind::Symlink => Node::Symlink(e.link.clone().unwrap_or_default()),
+        Kind::File => Node::File(file_info(e, r)?),
+        Kind::HardLink => {
+            let target = e.link.clone().unwrap_or_default();
+            match layer.entries.get(&target) {
+                Some(Some(n)) => n.clone(),
+                _ => Node::Other,
+            }
+        }
+        _ => Node::Other,
+    };
+    layer.entries.insert(e.path.clone(), Some(node));
+    Ok(true)
+}
+
+/// Indexes each layer a build assembles, from the same uncompressed bytes the build hashes
+/// into the layer's diff_id, and keeps the index in the store under that diff_id: the
+/// check that follows the build finds it there, as it finds the index of any layer it read
+/// before, instead of decompressing the layer again.
+#[derive(Debug)]
+pub struct IndexTap {
+    store: Store,
+}
+
+impl IndexTap {
+    /// A tap keeping indexes in `store`.
+    #[must_use]
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+impl crate::layer::build::LayerTap for IndexTap {
+    fn read(&self, tar: &mut dyn Read) -> Box<dyn FnOnce(&Digest) + Send> {
+        let mut layer = LayerIndex::default();
+        let walked = crate::oci::walk::walk_tar_stream(tar, |e, r| index_entry(&mut layer, e, r));
+        let store = self.store.clone();
+        Box::new(move |diff_id| {
+            if walked.is_ok() {
+                save_index(&store, &layer_index_id(diff_id), &layer);
+            }
+        })
+    }
+}
+
 impl Rootfs {
     /// Reads the image at `path` (already read into `view`).
     ///
@@ -255,44 +325,10 @@ impl Rootfs {
             if cached.get(li).copied().unwrap_or(true) {
                 return Ok(false);
             }
-            let Some(layer) = layers.get_mut(li) else {
-                return Ok(true);
-            };
-            if e.path == "." {
-                return Ok(true);
+            match layers.get_mut(li) {
+                Some(layer) => index_entry(layer, e, r),
+                None => Ok(true),
             }
-            let (parent, name) = match e.path.rsplit_once('/') {
-                Some((p, n)) => (p, n),
-                None => (".", e.path.as_str()),
-            };
-            if name == ".wh..wh..opq" {
-                layer.opaque.push(parent.to_string());
-                return Ok(true);
-            }
-            if let Some(hidden) = name.strip_prefix(".wh.") {
-                let hidden = if parent == "." {
-                    hidden.to_string()
-                } else {
-                    format!("{parent}/{hidden}")
-                };
-                layer.entries.insert(hidden, None);
-                return Ok(true);
-            }
-            let node = match &e.kind {
-                Kind::Dir => Node::Dir,
-                Kind::Symlink => Node::Symlink(e.link.clone().unwrap_or_default()),
-                Kind::File => Node::File(file_info(e, r)?),
-                Kind::HardLink => {
-                    let target = e.link.clone().unwrap_or_default();
-                    match layer.entries.get(&target) {
-                        Some(Some(n)) => n.clone(),
-                        _ => Node::Other,
-                    }
-                }
-                _ => Node::Other,
-            };
-            layer.entries.insert(e.path.clone(), Some(node));
-            Ok(true)
         })?;
         if let Some(store) = store {
             for ((id, layer), was_cached) in ids.iter().zip(&layers).zip(&cached) {
@@ -451,6 +487,65 @@ pub(crate) mod tests {
 
     pub(crate) fn file() -> Node {
         Node::File(FileInfo::default())
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_tapped_layer_build_stores_the_index_the_layer_tar_gives() {
+        use crate::layer::build::{build_layer_tapped, copy_layer_tar};
+        use crate::layer::plan::{ItemEntries, PlannedEntry, plan_layer};
+        use std::sync::Arc;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        // Big enough for several tap chunks; a dist-info METADATA the index keeps as text.
+        let mut entries: Vec<PlannedEntry> = (0..40)
+            .map(|i| {
+                let body: Vec<u8> = (0..20_000u32).map(|b| (b * 31 + i) as u8).collect();
+                PlannedEntry::inline_file(format!("opt/f{i}"), 0o644, Arc::from(body))
+            })
+            .collect();
+        entries.push(PlannedEntry::inline_file(
+            "usr/lib/python3/dist-packages/x-1.0.dist-info/METADATA",
+            0o644,
+            Arc::from(&b"Name: x\nVersion: 1.0\n"[..]),
+        ));
+        entries.push(PlannedEntry::symlink("opt/link", "f1"));
+        let plan = plan_layer(
+            "l",
+            vec![ItemEntries {
+                label: "x".into(),
+                entries,
+            }],
+        )
+        .unwrap();
+        struct NoArchives;
+        impl crate::layer::build::Materializer for NoArchives {
+            fn open(
+                &self,
+                _: &Digest,
+                _: &str,
+            ) -> Result<Box<dyn Read + '_>, crate::layer::LayerError> {
+                unreachable!("inline content only")
+            }
+        }
+        let tap = IndexTap::new(store.clone());
+        let c = crate::layer::Compression::default();
+        let (out, _) =
+            build_layer_tapped(&store, &plan, c, 0, 2, &NoArchives, &|_| {}, Some(&tap)).unwrap();
+        let stored = load_index(&store, &layer_index_id(&out.diff_id)).expect("tap stored it");
+        let mut tar = Vec::new();
+        copy_layer_tar(&store, &out, c, &mut tar).unwrap();
+        let mut walked = LayerIndex::default();
+        crate::oci::walk::walk_tar_stream(&tar[..], |e, r| index_entry(&mut walked, e, r)).unwrap();
+        assert_eq!(
+            serde_json::to_string(&stored).unwrap(),
+            serde_json::to_string(&walked).unwrap()
+        );
+        assert_eq!(
+            stored.entries.len(),
+            42 + 6,
+            "files, the link and six parents"
+        );
     }
 
     pub(crate) fn link(t: &str) -> Node {

@@ -70,6 +70,15 @@ pub enum Provenance {
 const LAYER_KIND: &str = "layer";
 const FRAGMENT_KIND: &str = "fragment";
 
+/// Receives a copy of a layer's uncompressed tar while [`build_layer_tapped`] assembles it,
+/// on a thread of its own, so that what it learns from the bytes (the check's index) costs
+/// no second decompression. Best effort: a tap that stops reading early changes nothing.
+pub trait LayerTap: Send + Sync + std::fmt::Debug {
+    /// Reads the tar (to its end, or as far as it needs) and returns what to do once the
+    /// layer is built, with its diff_id.
+    fn read(&self, tar: &mut dyn Read) -> Box<dyn FnOnce(&Digest) + Send>;
+}
+
 /// Builds (or finds) the layer for `plan`.
 ///
 /// `progress` is called with the number of uncompressed bytes processed so far.
@@ -84,6 +93,158 @@ pub fn build_layer(
     workers: u32,
     archives: &dyn Materializer,
     progress: &dyn Fn(u64),
+) -> Result<(LayerOutput, Provenance), LayerError> {
+    build_layer_tapped(
+        store,
+        plan,
+        compression,
+        mtime,
+        workers,
+        archives,
+        progress,
+        None,
+    )
+}
+
+/// [`build_layer`], copying the layer's uncompressed tar to `tap` when it is assembled (not
+/// when the layer is found stored).
+///
+/// # Errors
+/// As [`build_layer`].
+#[allow(clippy::too_many_arguments)]
+pub fn build_layer_tapped(
+    store: &Store,
+    plan: &LayerPlan,
+    compression: Compression,
+    mtime: u64,
+    workers: u32,
+    archives: &dyn Materializer,
+    progress: &dyn Fn(u64),
+    tap: Option<&dyn LayerTap>,
+) -> Result<(LayerOutput, Provenance), LayerError> {
+    let Some(tap) = tap else {
+        return assemble(
+            store,
+            plan,
+            compression,
+            mtime,
+            workers,
+            archives,
+            progress,
+            None,
+        );
+    };
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let reader = s.spawn(move || {
+            tap.read(&mut ChannelReader {
+                rx,
+                chunk: Vec::new(),
+                at: 0,
+            })
+        });
+        let mut copy = ChannelWriter {
+            tx: Some(tx),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let built = assemble(
+            store,
+            plan,
+            compression,
+            mtime,
+            workers,
+            archives,
+            progress,
+            Some(&mut copy),
+        );
+        copy.close();
+        let finish = reader.join();
+        if let (Ok((out, Provenance::Built { .. })), Ok(finish)) = (&built, finish) {
+            finish(&out.diff_id);
+        }
+        built
+    })
+}
+
+/// Bytes per message to a tap.
+const CHUNK: usize = 256 << 10;
+
+/// The writing end of a tap: chunks of the tar, sent as they fill; a tap that hung up is
+/// ignored.
+struct ChannelWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        if let Some(tx) = &self.tx
+            && tx.send(chunk).is_err()
+        {
+            self.tx = None;
+        }
+    }
+
+    /// Sends what is buffered and hangs up (the tap then sees the end).
+    fn close(&mut self) {
+        if !self.buf.is_empty() {
+            self.send();
+        }
+        self.tx = None;
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.tx.is_some() {
+            self.buf.extend_from_slice(buf);
+            if self.buf.len() >= CHUNK {
+                self.send();
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reading end of a tap.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    store: &Store,
+    plan: &LayerPlan,
+    compression: Compression,
+    mtime: u64,
+    workers: u32,
+    archives: &dyn Materializer,
+    progress: &dyn Fn(u64),
+    mut copy: Option<&mut ChannelWriter>,
 ) -> Result<(LayerOutput, Provenance), LayerError> {
     let frag_ids: Vec<NodeId> = plan
         .fragments
@@ -110,6 +271,7 @@ pub fn build_layer(
             blob: Some(&mut blob),
             size: &mut size,
             tar_size: &mut tar_size,
+            copy: copy.as_deref_mut().map(|w| w as &mut dyn Write),
         };
         let digest = match reuse_fragment(store, fid, compression, &mut sink)? {
             Some(d) => {
@@ -186,6 +348,7 @@ pub fn build_fragment(
         blob: None,
         size: &mut size,
         tar_size: &mut tar_size,
+        copy: None,
     };
     write_fragment(
         store,
@@ -268,6 +431,8 @@ struct Hashing<'a> {
     blob: Option<&'a mut Sha256>,
     size: &'a mut u64,
     tar_size: &'a mut u64,
+    /// Also receives the uncompressed bytes (a tap).
+    copy: Option<&'a mut dyn Write>,
 }
 
 /// Continues the layer digests with a fragment already in the store, if it is there.
@@ -313,6 +478,7 @@ pub fn layer_digests(
             blob: Some(&mut blob),
             size: &mut size,
             tar_size: &mut tar_size,
+            copy: None,
         };
         hash_fragment(store, d, compression, &mut sink)?;
     }
@@ -350,6 +516,7 @@ fn hash_fragment(
             inner: io::sink(),
             hash: sink.diff.as_deref_mut(),
             count: &mut *sink.tar_size,
+            copy: sink.copy.as_mut().map(|w| &mut **w as &mut dyn Write),
         };
         io::copy(&mut dec, &mut w).map_err(|source| LayerError::Io {
             path: path.clone(),
@@ -384,12 +551,14 @@ fn write_fragment(
         inner: writer,
         hash: sink.blob.as_deref_mut(),
         count: &mut *sink.size,
+        copy: None,
     };
     let enc = compression.encoder(tee, len, workers).map_err(cerr)?;
     let mut w = TeeWriter {
         inner: enc,
         hash: sink.diff.as_deref_mut(),
         count: &mut *sink.tar_size,
+        copy: sink.copy.as_mut().map(|w| &mut **w as &mut dyn Write),
     };
     match frag {
         Some(f) => write_entries(&mut w, f, mtime, archives, layer, progress)?,
@@ -614,12 +783,17 @@ struct TeeWriter<'a, W: Write> {
     inner: W,
     hash: Option<&'a mut Sha256>,
     count: &'a mut u64,
+    /// Also gets every byte written (never fails: a tap's writer).
+    copy: Option<&'a mut dyn Write>,
 }
 impl<W: Write> Write for TeeWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         if let Some(h) = &mut self.hash {
             h.update(&buf[..n]);
+        }
+        if let Some(c) = &mut self.copy {
+            c.write_all(&buf[..n])?;
         }
         *self.count += n as u64;
         Ok(n)

@@ -127,6 +127,23 @@ where
     })
 }
 
+/// Visits every entry of one uncompressed layer tar, as [`walk_layers_while`] does a layer
+/// of an image (`Ok(false)` stops). Returns whether the walk went to the end marker.
+///
+/// # Errors
+/// An I/O or tar error, or the visitor's.
+pub fn walk_tar_stream<R, F>(r: R, mut visit: F) -> Result<(), String>
+where
+    R: Read,
+    F: FnMut(&Entry, &mut dyn Read) -> Result<bool, String>,
+{
+    let mut f = |_: usize, e: &Entry, r: &mut dyn Read| visit(e, r);
+    walk_tar(r, 0, &mut f).map_err(|e| match e {
+        Step::Io(e) => e.to_string(),
+        Step::Visitor(m) => m,
+    })
+}
+
 /// sha256 of each layer blob's bytes as stored (not as the manifest claims), in layer order:
 /// what a rebuild must match. Streams; nothing is held in memory.
 ///
