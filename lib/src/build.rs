@@ -23,10 +23,9 @@ use crate::fetch::{Download, Fetcher};
 use crate::graph::{BuildGraph, NodeKind, build_graph};
 use crate::layer::build::Materializer;
 use crate::layer::build::Provenance;
-use crate::layer::build::build_layer_tapped;
 use crate::layer::files::item_entries;
 use crate::layer::plan::ItemEntries;
-use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, plan_layer};
+use crate::layer::{Compression, LayerError, LayerOutput, LayerPlan, build_layer, plan_layer};
 use crate::lock::{Lock, LockedDeb, LockedWheel};
 use crate::oci::json::{
     self, CONFIG_MEDIA_TYPE, Descriptor, LayerRef, MANIFEST_MEDIA_TYPE, to_canonical,
@@ -774,7 +773,7 @@ pub fn build_plan(
                 let total = lp.fragments.iter().map(|f| f.tar_len).sum();
                 reporter.layer_started(&lp.name, total);
                 let progress = |done| reporter.layer_progress(&lp.name, done);
-                let (output, provenance) = build_layer_tapped(
+                let (output, provenance) = build_layer(
                     store,
                     lp,
                     plan.compression,

@@ -128,6 +128,7 @@ fn built_layer(dir: &std::path::Path) -> (Store, LayerOutput) {
         1,
         &NoArchives,
         &|_| {},
+        None,
     )
     .unwrap();
     (store, out)

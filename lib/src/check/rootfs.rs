@@ -492,7 +492,7 @@ pub(crate) mod tests {
     #[test]
     #[allow(clippy::unwrap_used)]
     fn a_tapped_layer_build_stores_the_index_the_layer_tar_gives() {
-        use crate::layer::build::{build_layer_tapped, copy_layer_tar};
+        use crate::layer::build::{build_layer, copy_layer_tar};
         use crate::layer::plan::{ItemEntries, PlannedEntry, plan_layer};
         use std::sync::Arc;
         let tmp = tempfile::tempdir().unwrap();
@@ -531,7 +531,7 @@ pub(crate) mod tests {
         let tap = IndexTap::new(store.clone());
         let c = crate::layer::Compression::default();
         let (out, _) =
-            build_layer_tapped(&store, &plan, c, 0, 2, &NoArchives, &|_| {}, Some(&tap)).unwrap();
+            build_layer(&store, &plan, c, 0, 2, &NoArchives, &|_| {}, Some(&tap)).unwrap();
         let stored = load_index(&store, &layer_index_id(&out.diff_id)).expect("tap stored it");
         let mut tar = Vec::new();
         copy_layer_tar(&store, &out, c, &mut tar).unwrap();

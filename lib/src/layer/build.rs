@@ -70,7 +70,7 @@ pub enum Provenance {
 const LAYER_KIND: &str = "layer";
 const FRAGMENT_KIND: &str = "fragment";
 
-/// Receives a copy of a layer's uncompressed tar while [`build_layer_tapped`] assembles it,
+/// Receives a copy of a layer's uncompressed tar while [`build_layer`] assembles it,
 /// on a thread of its own, so that what it learns from the bytes (the check's index) costs
 /// no second decompression. Best effort: a tap that stops reading early changes nothing.
 pub trait LayerTap: Send + Sync + std::fmt::Debug {
@@ -81,38 +81,14 @@ pub trait LayerTap: Send + Sync + std::fmt::Debug {
 
 /// Builds (or finds) the layer for `plan`.
 ///
-/// `progress` is called with the number of uncompressed bytes processed so far.
+/// `progress` is called with the number of uncompressed bytes processed so far. `tap`, when
+/// given, gets a copy of the layer's uncompressed tar if the layer is assembled (not when it
+/// is found stored).
 ///
 /// # Errors
 /// [`LayerError`] naming the input file, or a store error.
-pub fn build_layer(
-    store: &Store,
-    plan: &LayerPlan,
-    compression: Compression,
-    mtime: u64,
-    workers: u32,
-    archives: &dyn Materializer,
-    progress: &dyn Fn(u64),
-) -> Result<(LayerOutput, Provenance), LayerError> {
-    build_layer_tapped(
-        store,
-        plan,
-        compression,
-        mtime,
-        workers,
-        archives,
-        progress,
-        None,
-    )
-}
-
-/// [`build_layer`], copying the layer's uncompressed tar to `tap` when it is assembled (not
-/// when the layer is found stored).
-///
-/// # Errors
-/// As [`build_layer`].
 #[allow(clippy::too_many_arguments)]
-pub fn build_layer_tapped(
+pub fn build_layer(
     store: &Store,
     plan: &LayerPlan,
     compression: Compression,
@@ -122,31 +98,22 @@ pub fn build_layer_tapped(
     progress: &dyn Fn(u64),
     tap: Option<&dyn LayerTap>,
 ) -> Result<(LayerOutput, Provenance), LayerError> {
-    let Some(tap) = tap else {
-        return assemble(
-            store,
-            plan,
-            compression,
-            mtime,
-            workers,
-            archives,
-            progress,
-            None,
-        );
-    };
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-        let reader = s.spawn(move || {
-            tap.read(&mut ChannelReader {
-                rx,
-                chunk: Vec::new(),
-                at: 0,
-            })
+        let mut tapped = tap.map(|tap| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+            let reader = s.spawn(move || {
+                tap.read(&mut ChannelReader {
+                    rx,
+                    chunk: Vec::new(),
+                    at: 0,
+                })
+            });
+            let copy = ChannelWriter {
+                tx: Some(tx),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            (copy, reader)
         });
-        let mut copy = ChannelWriter {
-            tx: Some(tx),
-            buf: Vec::with_capacity(CHUNK),
-        };
         let built = assemble(
             store,
             plan,
@@ -155,12 +122,13 @@ pub fn build_layer_tapped(
             workers,
             archives,
             progress,
-            Some(&mut copy),
+            tapped.as_mut().map(|(copy, _)| copy),
         );
-        copy.close();
-        let finish = reader.join();
-        if let (Ok((out, Provenance::Built { .. })), Ok(finish)) = (&built, finish) {
-            finish(&out.diff_id);
+        if let Some((mut copy, reader)) = tapped {
+            copy.close();
+            if let (Ok((out, Provenance::Built { .. })), Ok(finish)) = (&built, reader.join()) {
+                finish(&out.diff_id);
+            }
         }
         built
     })
@@ -235,6 +203,8 @@ impl Read for ChannelReader {
     }
 }
 
+/// The layer for `plan`: found stored, or assembled from its fragments (reused, or written
+/// now), with the uncompressed tar also written to `copy`.
 #[allow(clippy::too_many_arguments)]
 fn assemble(
     store: &Store,
@@ -500,32 +470,70 @@ fn hash_fragment(
 ) -> Result<(), LayerError> {
     let path = store.blob_path(digest);
     let file = store.open_blob(digest)?;
-    let mut tee = TeeReader {
-        inner: file,
-        hash: sink.blob.as_deref_mut(),
-        count: &mut *sink.size,
+    // Two threads: one reads, hashes and decompresses the blob, the other hashes the tar
+    // (and feeds a tap), so that a large layer is assembled at the pace of the slower.
+    let (blob, size) = (sink.blob.as_deref_mut(), &mut *sink.size);
+    let mut w = TeeWriter {
+        inner: io::sink(),
+        hash: sink.diff.as_deref_mut(),
+        count: &mut *sink.tar_size,
+        copy: sink.copy.as_mut().map(|w| &mut **w as &mut dyn Write),
     };
-    {
-        let mut dec = compression
-            .decoder(&mut tee)
-            .map_err(|source| LayerError::Io {
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let producer = s.spawn(move || -> io::Result<()> {
+            let mut tee = TeeReader {
+                inner: file,
+                hash: blob,
+                count: size,
+            };
+            {
+                let mut dec = compression.decoder(&mut tee)?;
+                loop {
+                    let mut chunk = vec![0u8; CHUNK];
+                    let n = read_up_to(&mut dec, &mut chunk)?;
+                    if n == 0 {
+                        break;
+                    }
+                    chunk.truncate(n);
+                    if tx.send(chunk).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            // Anything the decoder did not need still belongs to the blob.
+            io::copy(&mut tee, &mut io::sink())?;
+            Ok(())
+        });
+        for chunk in rx {
+            // Never fails: the inner writer is a sink and a tap's writer takes everything.
+            w.write_all(&chunk).map_err(|source| LayerError::Io {
                 path: path.clone(),
                 source,
             })?;
-        let mut w = TeeWriter {
-            inner: io::sink(),
-            hash: sink.diff.as_deref_mut(),
-            count: &mut *sink.tar_size,
-            copy: sink.copy.as_mut().map(|w| &mut **w as &mut dyn Write),
-        };
-        io::copy(&mut dec, &mut w).map_err(|source| LayerError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        }
+        producer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the decompressing thread panicked")))
+            .map_err(|source| LayerError::Io {
+                path: path.clone(),
+                source,
+            })
+    })
+}
+
+/// Fills `buf` as far as `r` allows; 0 only at the end.
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    // Anything the decoder did not need still belongs to the blob.
-    io::copy(&mut tee, &mut io::sink()).map_err(|source| LayerError::Io { path, source })?;
-    Ok(())
+    Ok(n)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -862,7 +870,8 @@ mod tests {
         let need = |p: &LayerPlan| archives_needed(&store, p, c, 0).unwrap();
         assert_eq!(need(&one), [a.clone()].into());
 
-        let (out, _) = build_layer(&store, &one, c, 0, 1, &Dir(files.clone()), &|_| {}).unwrap();
+        let (out, _) =
+            build_layer(&store, &one, c, 0, 1, &Dir(files.clone()), &|_| {}, None).unwrap();
         assert_eq!(out.id, layer_node_id(&one, c, 0));
         assert!(is_layer_stored(&store, &out.id).unwrap());
         assert!(need(&one).is_empty());
@@ -907,8 +916,17 @@ mod tests {
             (&b"a"[..], "1 bytes, 2 planned"),
             (&b"b\n"[..], "blake3 differs"),
         ] {
-            let err =
-                build_layer(&store, &plan, c, 0, 1, &Serves(bytes.to_vec()), &|_| {}).unwrap_err();
+            let err = build_layer(
+                &store,
+                &plan,
+                c,
+                0,
+                1,
+                &Serves(bytes.to_vec()),
+                &|_| {},
+                None,
+            )
+            .unwrap_err();
             let msg = err.to_string();
             assert!(
                 matches!(err, LayerError::ArchiveContent { .. })
@@ -922,8 +940,17 @@ mod tests {
                 "{says}"
             );
         }
-        let (out, _) =
-            build_layer(&store, &plan, c, 0, 1, &Serves(b"a\n".to_vec()), &|_| {}).unwrap();
+        let (out, _) = build_layer(
+            &store,
+            &plan,
+            c,
+            0,
+            1,
+            &Serves(b"a\n".to_vec()),
+            &|_| {},
+            None,
+        )
+        .unwrap();
         assert!(is_layer_stored(&store, &out.id).unwrap());
     }
 }
