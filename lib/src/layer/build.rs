@@ -490,12 +490,10 @@ fn hash_fragment(
             {
                 let mut dec = compression.decoder(&mut tee)?;
                 loop {
-                    let mut chunk = vec![0u8; CHUNK];
-                    let n = read_up_to(&mut dec, &mut chunk)?;
-                    if n == 0 {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    if (&mut dec).take(CHUNK as u64).read_to_end(&mut chunk)? == 0 {
                         break;
                     }
-                    chunk.truncate(n);
                     if tx.send(chunk).is_err() {
                         return Ok(());
                     }
@@ -520,20 +518,6 @@ fn hash_fragment(
                 source,
             })
     })
-}
-
-/// Fills `buf` as far as `r` allows; 0 only at the end.
-fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -612,7 +596,25 @@ fn write_entries<W: Write>(
                 size: planned,
                 mtime_ns,
             } => {
-                let meta = copy_exact(w, path, *planned, &mut buf, layer, progress)?;
+                let ioe = |source| LayerError::Io {
+                    path: path.clone(),
+                    source,
+                };
+                let file = std::fs::File::open(path).map_err(ioe)?;
+                copy_verified(
+                    w,
+                    Box::new(&file),
+                    size,
+                    &e.content_hash,
+                    &mut buf,
+                    progress,
+                )
+                .map_err(|failure| match failure {
+                    Copy::Read(source) => ioe(source),
+                    Copy::Write(source) => cerr(source),
+                    Copy::Differs(_) => LayerError::FileChanged { path: path.clone() },
+                })?;
+                let meta = file.metadata().map_err(ioe)?;
                 if meta.len() != *planned
                     || super::files::mtime_ns(&meta) != *mtime_ns
                     || size != *planned
@@ -702,41 +704,6 @@ fn copy_verified<W: Write>(
         ));
     }
     Ok(())
-}
-
-/// Copies exactly `size` bytes of `path` into `w`; returns the file's metadata after reading
-/// (to detect a file that changed while it was read).
-fn copy_exact<W: Write>(
-    w: &mut TeeWriter<'_, W>,
-    path: &std::path::Path,
-    size: u64,
-    buf: &mut [u8],
-    layer: &str,
-    progress: &dyn Fn(u64),
-) -> Result<std::fs::Metadata, LayerError> {
-    let ioe = |source| LayerError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = std::fs::File::open(path).map_err(ioe)?;
-    let mut left = size;
-    while left > 0 {
-        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-        let n = f.read(&mut buf[..want]).map_err(ioe)?;
-        if n == 0 {
-            return Err(LayerError::FileChanged {
-                path: path.to_path_buf(),
-            });
-        }
-        w.write_all(&buf[..n])
-            .map_err(|source| LayerError::Compress {
-                layer: layer.to_string(),
-                source,
-            })?;
-        left -= n as u64;
-        progress(*w.count);
-    }
-    f.metadata().map_err(ioe)
 }
 
 /// Writes the layer blob (the concatenated fragments) to `w`.
