@@ -366,12 +366,25 @@ impl Fetcher {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             Arc::clone(map.entry(d.sha256.clone()).or_default())
         };
-        let _held = slot
+        let held = slot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if store.has_blob(&d.sha256) {
-            return Ok(false);
-        }
+        let fetched = if store.has_blob(&d.sha256) {
+            Ok(false)
+        } else {
+            self.fetch_unlocked(store, d)
+        };
+        drop(held);
+        // Waiters hold their own handle on the slot; a later fetch finds the blob stored.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&d.sha256);
+        fetched
+    }
+
+    /// [`Self::fetch_to_store`], once this thread holds the digest.
+    fn fetch_unlocked(&self, store: &Store, d: &Download) -> Result<bool, FetchError> {
         self.with_retries(&d.what, &d.url, || {
             let mut body = self
                 .transport

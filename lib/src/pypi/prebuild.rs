@@ -9,8 +9,6 @@
 //! never correctness: the build plans from the lock and rebuilds what its plan names.
 //! Failures are ignored here; the build meets them again and reports them.
 
-use std::sync::{Condvar, Mutex, PoisonError};
-
 use composer_store::{Digest, Store};
 
 use super::install::{WheelExtractor, item_label};
@@ -49,7 +47,8 @@ pub struct FragmentPrebuilder {
     compression: Compression,
     mtime: u64,
     workers: u32,
-    slots: Slots,
+    /// `jobs` threads: a download thread hands its wheel over and waits.
+    pool: Option<rayon::ThreadPool>,
 }
 
 impl FragmentPrebuilder {
@@ -61,14 +60,15 @@ impl FragmentPrebuilder {
             compression,
             mtime,
             workers: u32::try_from(jobs.clamp(1, 8)).unwrap_or(1),
-            slots: Slots::new(jobs.max(1)),
+            pool: rayon::ThreadPoolBuilder::new()
+                .num_threads(jobs.max(1))
+                .build()
+                .ok(),
         }
     }
-}
 
-impl Prebuild for FragmentPrebuilder {
-    fn wheel(&self, scheme: &Scheme, w: &EagerWheel) {
-        let _slot = self.slots.take();
+    /// Lists the wheel and writes its fragment.
+    fn prebuild(&self, scheme: &Scheme, w: &EagerWheel) {
         let ex = WheelExtractor::for_wheels(
             self.store.clone(),
             scheme.clone(),
@@ -96,39 +96,11 @@ impl Prebuild for FragmentPrebuilder {
     }
 }
 
-/// A counting semaphore: at most n holders at once.
-#[derive(Debug)]
-struct Slots {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-impl Slots {
-    fn new(n: usize) -> Self {
-        Self {
-            free: Mutex::new(n),
-            freed: Condvar::new(),
+impl Prebuild for FragmentPrebuilder {
+    fn wheel(&self, scheme: &Scheme, w: &EagerWheel) {
+        // A pool that could not start only costs the head start.
+        if let Some(pool) = &self.pool {
+            pool.install(|| self.prebuild(scheme, w));
         }
-    }
-
-    fn take(&self) -> Slot<'_> {
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
-            free = self
-                .freed
-                .wait(free)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        *free -= 1;
-        Slot(self)
-    }
-}
-
-struct Slot<'a>(&'a Slots);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        self.0.freed.notify_one();
     }
 }
