@@ -29,12 +29,6 @@ impl<K: Eq + Hash + Clone, V: Clone> OnceMap<K, V> {
         };
         cell.get_or_init(init).clone()
     }
-
-    /// The value for `key` if it has been computed (not while it is being computed).
-    pub fn get(&self, key: &K) -> Option<V> {
-        let cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
-        cells.get(key).and_then(|c| c.get().cloned())
-    }
 }
 
 #[cfg(test)]
@@ -60,7 +54,5 @@ mod tests {
             }
         });
         assert_eq!(calls.load(Ordering::SeqCst), 4);
-        assert_eq!(map.get(&3), Some(30));
-        assert_eq!(map.get(&4), None);
     }
 }

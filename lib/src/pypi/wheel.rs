@@ -763,12 +763,8 @@ impl<'a> Installer<'a> {
         let mut zip = zip::ZipArchive::new(wheel).map_err(self.zip_err(CENTRAL))?;
         let l = self.layout(&mut zip)?;
         let mut out: BTreeMap<String, (MemberRef, &str)> = BTreeMap::new();
-        for (path, member) in &l.members {
-            if l.skipped.contains(path) {
-                continue;
-            }
-            let (dest, is_script) =
-                self.destination(path, &l.root, &l.data_dir, &l.headers_name)?;
+        for placed in self.placed(&l) {
+            let (path, member, dest, is_script) = placed?;
             if let Some((_, other)) = out.get(&dest) {
                 return Err(WheelError::Duplicate {
                     wheel: self.wheel.clone(),
@@ -782,6 +778,22 @@ impl<'a> Installer<'a> {
             out.insert(dest, (m, path));
         }
         Ok(out.into_iter().map(|(dest, (m, _))| (dest, m)).collect())
+    }
+
+    /// Every member that is installed (not RECORD, its signatures or our own files), with
+    /// its destination and whether it is a script, in name order.
+    fn placed<'l>(
+        &'l self,
+        l: &'l Layout,
+    ) -> impl Iterator<Item = Result<(&'l String, &'l Member, String, bool), WheelError>> + 'l {
+        l.members
+            .iter()
+            .filter(|(path, _)| !l.skipped.contains(*path))
+            .map(move |(path, member)| {
+                let (dest, is_script) =
+                    self.destination(path, &l.root, &l.data_dir, &l.headers_name)?;
+                Ok((path, member, dest, is_script))
+            })
     }
 
     /// Where `member`'s data is, from its open zip entry.
@@ -818,33 +830,22 @@ impl<'a> Installer<'a> {
 
     fn run<R: Read + Seek>(&self, wheel: R, requested: bool) -> Result<InstalledWheel, WheelError> {
         let mut zip = zip::ZipArchive::new(wheel).map_err(self.zip_err(CENTRAL))?;
-        let Layout {
-            members,
-            dist_info,
-            name,
-            version,
-            root,
-            data_dir,
-            skipped,
-            headers_name,
-        } = self.layout(&mut zip)?;
+        let l = self.layout(&mut zip)?;
+        let (dist_info, root) = (&l.dist_info, &l.root);
         let record_path = format!("{dist_info}/RECORD");
-        let record_text = self.read_text(&mut zip, &members, &record_path)?;
+        let record_text = self.read_text(&mut zip, &l.members, &record_path)?;
         let record = self.parse_record(&record_path, &record_text)?;
         let entry_points_path = format!("{dist_info}/entry_points.txt");
-        let entry_points = if members.contains_key(&entry_points_path) {
-            Some(self.read_text(&mut zip, &members, &entry_points_path)?)
+        let entry_points = if l.members.contains_key(&entry_points_path) {
+            Some(self.read_text(&mut zip, &l.members, &entry_points_path)?)
         } else {
             None
         };
 
         // Every file: destination, verification, copy.
         let mut out: BTreeMap<String, Installed> = BTreeMap::new();
-        for (path, member) in &members {
-            if skipped.contains(path) {
-                continue;
-            }
-            let (dest, is_script) = self.destination(path, &root, &data_dir, &headers_name)?;
+        for placed in self.placed(&l) {
+            let (path, member, dest, is_script) = placed?;
             let row = record
                 .get(path.as_str())
                 .ok_or_else(|| WheelError::NotInRecord {
@@ -901,13 +902,13 @@ impl<'a> Installer<'a> {
             .iter()
             .map(|(dest, f)| {
                 (
-                    relative(&root, dest),
+                    relative(root, dest),
                     format!("sha256={}", crate::base64::encode_url_safe_nopad(&f.sha256)),
                     f.size.to_string(),
                 )
             })
             .collect();
-        rows.push((relative(&root, &record_dest), String::new(), String::new()));
+        rows.push((relative(root, &record_dest), String::new(), String::new()));
         rows.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut new_record = String::new();
         for (p, h, s) in &rows {
@@ -943,8 +944,8 @@ impl<'a> Installer<'a> {
             })
             .collect();
         Ok(InstalledWheel {
-            name,
-            version,
+            name: l.name,
+            version: l.version,
             dist_info: dist_info_dest,
             entries,
             members,
