@@ -6,6 +6,7 @@
 //! and decompressed once to continue both digests. A layer whose node is in the store is not
 //! touched at all. Nothing is held in memory beyond fixed-size buffers.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 use composer_store::{Digest, NodeId, NodeRecord, Store};
@@ -335,6 +336,83 @@ pub fn build_fragment(
     Ok(())
 }
 
+/// The blob of a fragment written by [`write_fragment_learning`], and what it learned.
+#[derive(Debug)]
+pub struct LearnedFragment {
+    /// The stored fragment blob.
+    pub blob: Digest,
+    /// Its compressed size.
+    pub size: u64,
+    /// The blake3 of every file read from an archive, by image path.
+    pub learned: BTreeMap<String, [u8; 32]>,
+}
+
+/// Writes the blob of `frag`, whose files from archives need not have their blake3 yet: the
+/// tar bytes depend on paths, modes, sizes and contents only, so the blob is the one the
+/// finished plan gives, and each file's blake3 is learned as it is copied (the archive's
+/// reader checks its bytes against what the archive promises). The caller completes the plan
+/// with the learned hashes and records the fragment with [`record_fragment`]; a failure
+/// leaves no blob. One pass over the files instead of one to list them and one to write.
+///
+/// # Errors
+/// [`LayerError`] naming the input, or a store error.
+pub fn write_fragment_learning(
+    store: &Store,
+    frag: &FragmentPlan,
+    compression: Compression,
+    mtime: u64,
+    workers: u32,
+    archives: &dyn Materializer,
+) -> Result<LearnedFragment, LayerError> {
+    let (mut size, mut tar_size) = (0, 0);
+    let mut sink = Hashing {
+        diff: None,
+        blob: None,
+        size: &mut size,
+        tar_size: &mut tar_size,
+        copy: None,
+    };
+    let mut learned = BTreeMap::new();
+    let (blob, size) = write_fragment_blob(
+        store,
+        Some(frag),
+        compression,
+        mtime,
+        workers,
+        archives,
+        &mut sink,
+        &frag.label,
+        &|_| {},
+        Some(&mut learned),
+    )?;
+    Ok(LearnedFragment {
+        blob,
+        size,
+        learned,
+    })
+}
+
+/// Records `blob` (from [`write_fragment_learning`]) as the fragment of the finished `frag`.
+///
+/// # Errors
+/// A store error.
+pub fn record_fragment(
+    store: &Store,
+    frag: &FragmentPlan,
+    compression: Compression,
+    mtime: u64,
+    blob: &Digest,
+    size: u64,
+) -> Result<(), LayerError> {
+    put_fragment_node(
+        store,
+        &frag.node_id(compression, mtime),
+        Some(frag),
+        blob,
+        size,
+    )
+}
+
 /// The layer node id of `plan` (what [`build_layer`] stores it under).
 #[must_use]
 pub fn layer_node_id(plan: &LayerPlan, compression: Compression, mtime: u64) -> NodeId {
@@ -520,6 +598,7 @@ fn hash_fragment(
     })
 }
 
+/// Writes fragment `fid` of `frag` (the end marker when `None`): its blob, then its node.
 #[allow(clippy::too_many_arguments)]
 fn write_fragment(
     store: &Store,
@@ -533,6 +612,39 @@ fn write_fragment(
     layer: &str,
     progress: &dyn Fn(u64),
 ) -> Result<Digest, LayerError> {
+    let (digest, n) = write_fragment_blob(
+        store,
+        frag,
+        compression,
+        mtime,
+        workers,
+        archives,
+        sink,
+        layer,
+        progress,
+        None,
+    )?;
+    put_fragment_node(store, fid, frag, &digest, n)?;
+    Ok(digest)
+}
+
+/// Writes the fragment blob of `frag` (the end marker when `None`) into the store; returns
+/// its digest and compressed size. With `learn`, files extracted from archives are not
+/// checked against their planned blake3: each one's blake3 goes into `learn` by image path
+/// (the archive's reader checks what it can).
+#[allow(clippy::too_many_arguments)]
+fn write_fragment_blob(
+    store: &Store,
+    frag: Option<&FragmentPlan>,
+    compression: Compression,
+    mtime: u64,
+    workers: u32,
+    archives: &dyn Materializer,
+    sink: &mut Hashing<'_>,
+    layer: &str,
+    progress: &dyn Fn(u64),
+    learn: Option<&mut BTreeMap<String, [u8; 32]>>,
+) -> Result<(Digest, u64), LayerError> {
     let cerr = |source: io::Error| LayerError::Compress {
         layer: layer.to_string(),
         source,
@@ -553,12 +665,24 @@ fn write_fragment(
         copy: sink.copy.as_mut().map(|w| &mut **w as &mut dyn Write),
     };
     match frag {
-        Some(f) => write_entries(&mut w, f, mtime, archives, layer, progress)?,
+        Some(f) => write_entries(&mut w, f, mtime, archives, layer, progress, learn)?,
         None => w.write_all(&tar::END_MARKER).map_err(cerr)?,
     }
     let tee = w.inner.finish().map_err(cerr)?;
-    let (digest, n) = tee.inner.commit(None)?;
-    let meta = serde_json::json!({ "size": n, "tar_len": len, "label": frag.map_or("end of archive", |f| f.label.as_str()) });
+    Ok(tee.inner.commit(None)?)
+}
+
+/// Records the stored blob `digest` (`size` bytes compressed) as fragment node `fid` of
+/// `frag` (the end marker when `None`).
+fn put_fragment_node(
+    store: &Store,
+    fid: &NodeId,
+    frag: Option<&FragmentPlan>,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), LayerError> {
+    let len = frag.map_or(tar::END_MARKER.len() as u64, |f| f.tar_len);
+    let meta = serde_json::json!({ "size": size, "tar_len": len, "label": frag.map_or("end of archive", |f| f.label.as_str()) });
     store.put_node(
         fid,
         &NodeRecord {
@@ -568,7 +692,7 @@ fn write_fragment(
             meta,
         },
     )?;
-    Ok(digest)
+    Ok(())
 }
 
 fn write_entries<W: Write>(
@@ -578,6 +702,7 @@ fn write_entries<W: Write>(
     archives: &dyn Materializer,
     layer: &str,
     progress: &dyn Fn(u64),
+    mut learn: Option<&mut BTreeMap<String, [u8; 32]>>,
 ) -> Result<(), LayerError> {
     let cerr = |source: io::Error| LayerError::Compress {
         layer: layer.to_string(),
@@ -605,7 +730,7 @@ fn write_entries<W: Write>(
                     w,
                     Box::new(&file),
                     size,
-                    &e.content_hash,
+                    Some(&e.content_hash),
                     &mut buf,
                     progress,
                 )
@@ -624,21 +749,26 @@ fn write_entries<W: Write>(
             }
             Content::Extracted { archive, path } => {
                 let r = archives.open(archive, path)?;
-                copy_verified(w, r, size, &e.content_hash, &mut buf, progress).map_err(
-                    |failure| match failure {
-                        Copy::Read(source) => LayerError::ArchiveRead {
-                            archive: archives.describe(archive),
-                            path: path.clone(),
-                            source,
-                        },
-                        Copy::Write(source) => cerr(source),
-                        Copy::Differs(reason) => LayerError::ArchiveContent {
-                            archive: archives.describe(archive),
-                            path: path.clone(),
-                            reason,
-                        },
-                    },
-                )?;
+                let expected = learn.is_none().then_some(&e.content_hash);
+                let hash =
+                    copy_verified(w, r, size, expected, &mut buf, progress).map_err(|failure| {
+                        match failure {
+                            Copy::Read(source) => LayerError::ArchiveRead {
+                                archive: archives.describe(archive),
+                                path: path.clone(),
+                                source,
+                            },
+                            Copy::Write(source) => cerr(source),
+                            Copy::Differs(reason) => LayerError::ArchiveContent {
+                                archive: archives.describe(archive),
+                                path: path.clone(),
+                                reason,
+                            },
+                        }
+                    })?;
+                if let Some(learn) = learn.as_deref_mut() {
+                    learn.insert(e.header.path.clone(), hash);
+                }
             }
             Content::None => {
                 return Err(cerr(io::Error::other(format!(
@@ -659,17 +789,17 @@ enum Copy {
     Differs(String),
 }
 
-/// Copies `r` into `w`, checking that it is exactly `size` bytes with blake3 `expected`.
-/// A mismatch is found only at the end, after the bytes went into `w`: the fragment being
-/// written is then abandoned (its blob is never committed).
+/// Copies `r` into `w`, checking that it is exactly `size` bytes with blake3 `expected` (when
+/// given); returns its blake3. A mismatch is found only at the end, after the bytes went into
+/// `w`: the fragment being written is then abandoned (its blob is never committed).
 fn copy_verified<W: Write>(
     w: &mut TeeWriter<'_, W>,
     mut r: Box<dyn Read + '_>,
     size: u64,
-    expected: &[u8; 32],
+    expected: Option<&[u8; 32]>,
     buf: &mut [u8],
     progress: &dyn Fn(u64),
-) -> Result<(), Copy> {
+) -> Result<[u8; 32], Copy> {
     let mut hash = blake3::Hasher::new();
     let mut left = size;
     loop {
@@ -698,12 +828,13 @@ fn copy_verified<W: Write>(
             size - left
         )));
     }
-    if hash.finalize().as_bytes() != expected {
+    let hash = *hash.finalize().as_bytes();
+    if expected.is_some_and(|e| *e != hash) {
         return Err(Copy::Differs(
             "its blake3 differs from the planned one".into(),
         ));
     }
-    Ok(())
+    Ok(hash)
 }
 
 /// Writes the layer blob (the concatenated fragments) to `w`.

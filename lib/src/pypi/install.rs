@@ -4,15 +4,17 @@
 //! indexed on demand and its files are read straight out of the stored wheel
 //! ([`WheelExtractor`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sha2::{Digest as _, Sha256};
 
 use crate::once::OnceMap;
 
 use composer_store::{Digest, NodeId, NodeKey, NodeRecord, Store};
 
-use super::wheel::{MemberRef, Scheme, index_wheel, locate_wheel};
+use super::wheel::{MemberRef, Scheme, index_wheel, locate_wheel, survey_wheel};
 use crate::layer::LayerError;
 use crate::layer::build::Materializer;
 use crate::layer::listing::StoredEntry;
@@ -82,6 +84,10 @@ pub struct WheelExtractor {
     /// Entries of wheels indexed in this build: member files `Extracted`, generated inline.
     indexed: OnceMap<Digest, Result<Arc<Vec<PlannedEntry>>, String>>,
     located: OnceMap<Digest, Result<Arc<Located>, String>>,
+    /// Files of surveyed wheels not read yet: `RECORD`'s sha256, by (wheel, image path).
+    pending: Mutex<BTreeMap<(Digest, String), [u8; 32]>>,
+    /// Pending files read whole and found to match `RECORD`.
+    checked: Mutex<BTreeSet<(Digest, String)>>,
 }
 
 impl std::fmt::Debug for WheelExtractor {
@@ -128,6 +134,8 @@ impl WheelExtractor {
             scheme,
             indexed: OnceMap::default(),
             located: OnceMap::default(),
+            pending: Mutex::default(),
+            checked: Mutex::default(),
         }
     }
 
@@ -199,7 +207,7 @@ impl WheelExtractor {
     /// # Errors
     /// The wheel cannot be installed, or the store fails.
     pub fn item_for(&self, digest: &Digest, label: String) -> Result<ItemEntries, String> {
-        let (filename, requested) = self.wheel(digest)?;
+        let (_, requested) = self.wheel(digest)?;
         let id = listing_id(digest, &self.scheme, requested);
         let store_err = |e: composer_store::StoreError| e.to_string();
         if let Some(rec) = self.store.get_node(&id).map_err(store_err)?
@@ -217,6 +225,106 @@ impl WheelExtractor {
             return Ok(ItemEntries { label, entries });
         }
         let entries = self.index(digest)?.as_ref().clone();
+        self.store_listing(digest, &label, &entries)?;
+        Ok(ItemEntries { label, entries })
+    }
+
+    /// The wheel's entries before its members are read: [`survey_wheel`]'s, whose pending
+    /// files have an all-zero blake3 and are checked against `RECORD` when this extractor
+    /// reads them. `None` when the wheel's listing is stored already ([`Self::item_for`]
+    /// gives it). [`Self::complete`] turns the entries into the listing once every pending
+    /// file was read.
+    ///
+    /// # Errors
+    /// The wheel cannot be installed (a pending file's own errors show when it is read), or
+    /// the store fails.
+    pub fn survey(&self, digest: &Digest, label: String) -> Result<Option<ItemEntries>, String> {
+        let (filename, requested) = self.wheel(digest)?;
+        let id = listing_id(digest, &self.scheme, requested);
+        if self
+            .store
+            .get_node(&id)
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let file = self.store.open_blob(digest).map_err(|e| e.to_string())?;
+        let iw = survey_wheel(
+            std::io::BufReader::new(&file),
+            &filename,
+            &self.scheme,
+            requested,
+            digest,
+        )
+        .map_err(|e| e.to_string())?;
+        let (members, pending) = (iw.members, iw.pending);
+        self.located.get_or_init(digest, || {
+            Ok(Arc::new(Located {
+                file: Arc::new(file),
+                members,
+            }))
+        })?;
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(
+                pending
+                    .into_iter()
+                    .map(|(p, sha)| ((digest.clone(), p), sha)),
+            );
+        Ok(Some(ItemEntries {
+            label,
+            entries: iw.entries,
+        }))
+    }
+
+    /// The entries of a wheel [`Self::survey`] gave, completed with the blake3 of each
+    /// pending file (`learned`, by image path) once this extractor has read it whole and
+    /// found it to match `RECORD`; the listing is stored, as [`Self::item_for`] stores it.
+    ///
+    /// # Errors
+    /// A pending file not read, or not found to match; a store failure.
+    pub fn complete(
+        &self,
+        digest: &Digest,
+        surveyed: ItemEntries,
+        learned: &BTreeMap<String, [u8; 32]>,
+    ) -> Result<ItemEntries, String> {
+        let ItemEntries { label, mut entries } = surveyed;
+        {
+            let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+            for e in &mut entries {
+                let key = (digest.clone(), e.header.path.clone());
+                if !pending.contains_key(&key) {
+                    continue;
+                }
+                match learned.get(&e.header.path) {
+                    Some(hash) if checked.contains(&key) => e.content_hash = *hash,
+                    _ => {
+                        return Err(format!(
+                            "{label}: /{} was not read and checked against RECORD",
+                            e.header.path
+                        ));
+                    }
+                }
+            }
+        }
+        self.store_listing(digest, &label, &entries)?;
+        Ok(ItemEntries { label, entries })
+    }
+
+    /// Stores the wheel's listing (what a later build reads instead of the wheel).
+    fn store_listing(
+        &self,
+        digest: &Digest,
+        label: &str,
+        entries: &[PlannedEntry],
+    ) -> Result<(), String> {
+        let (filename, requested) = self.wheel(digest)?;
+        let id = listing_id(digest, &self.scheme, requested);
+        let store_err = |e: composer_store::StoreError| e.to_string();
         let stored: Vec<StoredEntry> = entries
             .iter()
             .map(|e| {
@@ -243,7 +351,7 @@ impl WheelExtractor {
                 },
             )
             .map_err(store_err)?;
-        Ok(ItemEntries { label, entries })
+        Ok(())
     }
 }
 
@@ -285,13 +393,66 @@ impl Materializer for WheelExtractor {
             file: Arc::clone(&at.file),
             offset: m.data_start,
         };
-        m.open(stored).map_err(err)
+        let key = (archive.clone(), path.to_string());
+        let claim = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .copied();
+        match claim {
+            Some(expected) => Ok(Box::new(Checked {
+                inner: m.open_whole(stored),
+                sha256: Sha256::new(),
+                expected,
+                key: Some(key),
+                checked: &self.checked,
+            })),
+            None => m.open(stored).map_err(err),
+        }
     }
 
     fn describe(&self, archive: &Digest) -> String {
         self.wheels
             .get(archive)
             .map_or_else(|| archive.to_string(), |(name, _)| name.clone())
+    }
+}
+
+/// Reads a pending member, hashing it: at its end, a sha256 other than `RECORD`'s is an
+/// error, and a match is recorded in `checked`.
+struct Checked<'a> {
+    inner: Box<dyn Read + 'a>,
+    sha256: Sha256,
+    expected: [u8; 32],
+    /// Taken once the end is seen.
+    key: Option<(Digest, String)>,
+    checked: &'a Mutex<BTreeSet<(Digest, String)>>,
+}
+
+impl Read for Checked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.sha256.update(&buf[..n]);
+        } else if let Some(key) = self.key.take() {
+            let got: [u8; 32] = std::mem::take(&mut self.sha256).finalize().into();
+            if got != self.expected {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "sha256={} but RECORD says sha256={}",
+                        crate::base64::encode_url_safe_nopad(&got),
+                        crate::base64::encode_url_safe_nopad(&self.expected)
+                    ),
+                ));
+            }
+            self.checked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key);
+        }
+        Ok(n)
     }
 }
 

@@ -128,6 +128,10 @@ pub struct InstalledWheel {
     /// Where each installed file that is a member's bytes (a script's with its shebang
     /// rewritten) lies in the wheel, by image path; generated files are not here.
     pub members: BTreeMap<String, MemberRef>,
+    /// Files whose bytes were not read yet ([`survey_wheel`]), by image path, with the
+    /// sha256 `RECORD` gives them: their entry's blake3 is all zeros until they are read, and
+    /// they are not verified until then. Empty for every other function here.
+    pub pending: BTreeMap<String, [u8; 32]>,
 }
 
 /// Where one member's bytes lie in the wheel file, and how they become the installed file.
@@ -163,6 +167,18 @@ impl MemberRef {
         match &self.shebang {
             Some(line) => with_shebang(member, line),
             None => Ok(member),
+        }
+    }
+
+    /// The member's bytes as they inflate, not cut at its size: for a reader that checks a
+    /// member it has not verified yet, so that one longer than its header says shows. A
+    /// script's shebang is not rewritten here.
+    pub fn open_whole<'r, R: Read + 'r>(&self, stored: R) -> Box<dyn Read + 'r> {
+        let stored = stored.take(self.compressed_size);
+        if self.deflated {
+            Box::new(flate2::read::DeflateDecoder::new(stored))
+        } else {
+            Box::new(stored)
         }
     }
 }
@@ -411,7 +427,7 @@ pub fn install_wheel<R: Read + Seek>(
     scheme: &Scheme,
     requested: bool,
 ) -> Result<InstalledWheel, WheelError> {
-    Installer::new(filename, scheme, None, INLINE_MAX).run(wheel, requested)
+    Installer::new(filename, scheme, None, INLINE_MAX).run(wheel, requested, false)
 }
 
 /// Installs `wheel` (named `filename`, whose name and version must match its `.dist-info`,
@@ -430,7 +446,29 @@ pub fn index_wheel<R: Read + Seek>(
     requested: bool,
     archive: &composer_store::Digest,
 ) -> Result<InstalledWheel, WheelError> {
-    Installer::new(filename, scheme, Some(archive), INLINE_MAX).run(wheel, requested)
+    Installer::new(filename, scheme, Some(archive), INLINE_MAX).run(wheel, requested, false)
+}
+
+/// [`index_wheel`] without reading the members it can check later: a member copied
+/// unchanged whose `RECORD` row has a sha256 and the zip header's size is listed
+/// [`InstalledWheel::pending`], with RECORD's sha256 and an all-zero blake3, instead of being
+/// read now. Scripts, the metadata the installer parses and members with any other hash are
+/// read and verified as [`index_wheel`] does. Once a caller has read every pending file
+/// (checking its size and sha256, learning its blake3), the listing is the one
+/// [`index_wheel`] gives. This lets one pass over the members both verify them and write
+/// them into a fragment.
+///
+/// # Errors
+/// [`WheelError`], naming the wheel and the member; a pending member's own errors (bad hash,
+/// size) show only when it is read.
+pub fn survey_wheel<R: Read + Seek>(
+    wheel: R,
+    filename: &str,
+    scheme: &Scheme,
+    requested: bool,
+    archive: &composer_store::Digest,
+) -> Result<InstalledWheel, WheelError> {
+    Installer::new(filename, scheme, Some(archive), INLINE_MAX).run(wheel, requested, true)
 }
 
 /// Where each file copied from a member of `wheel` (named `filename`) lies in it, by image
@@ -828,7 +866,14 @@ impl<'a> Installer<'a> {
         })
     }
 
-    fn run<R: Read + Seek>(&self, wheel: R, requested: bool) -> Result<InstalledWheel, WheelError> {
+    /// Installs (or indexes) every file; with `survey`, members that can be checked when
+    /// they are read are left [`InstalledWheel::pending`].
+    fn run<R: Read + Seek>(
+        &self,
+        wheel: R,
+        requested: bool,
+        survey: bool,
+    ) -> Result<InstalledWheel, WheelError> {
         let mut zip = zip::ZipArchive::new(wheel).map_err(self.zip_err(CENTRAL))?;
         let l = self.layout(&mut zip)?;
         let (dist_info, root) = (&l.dist_info, &l.root);
@@ -844,6 +889,7 @@ impl<'a> Installer<'a> {
 
         // Every file: destination, verification, copy.
         let mut out: BTreeMap<String, Installed> = BTreeMap::new();
+        let mut pending = BTreeMap::new();
         for placed in self.placed(&l) {
             let (path, member, dest, is_script) = placed?;
             let row = record
@@ -866,9 +912,36 @@ impl<'a> Installer<'a> {
             if is_script {
                 self.check_interpreter(path)?;
             }
-            let installed = self.copy_member(
-                &mut zip, path, member, &dest, algo, expected, row.size, is_script,
-            )?;
+            let claim = crate::base64::decode(expected)
+                .and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok())
+                .filter(|_| {
+                    survey
+                        && !is_script
+                        && algo == Algo::Sha256
+                        && row.size.is_none_or(|s| s == member.size)
+                });
+            let installed = match (claim, self.archive) {
+                (Some(sha256), Some(archive)) => {
+                    let file = zip.by_index_raw(member.index).map_err(self.zip_err(path))?;
+                    let member_ref = self.member_ref(&file, path, member, false)?;
+                    pending.insert(dest.clone(), sha256);
+                    Installed {
+                        source: path.clone(),
+                        mode: if member.exec { 0o755 } else { 0o644 },
+                        content: Content::Extracted {
+                            archive: archive.clone(),
+                            path: dest.clone(),
+                        },
+                        size: member.size,
+                        sha256,
+                        blake3: [0; 32],
+                        member: Some(member_ref),
+                    }
+                }
+                _ => self.copy_member(
+                    &mut zip, path, member, &dest, algo, expected, row.size, is_script,
+                )?,
+            };
             self.insert(&mut out, dest, installed)?;
         }
 
@@ -949,6 +1022,7 @@ impl<'a> Installer<'a> {
             dist_info: dist_info_dest,
             entries,
             members,
+            pending,
         })
     }
 
@@ -2265,13 +2339,13 @@ mod tests {
         t.file("demo_pkg/big.bin", b"0123456789abcdef0", 0o644);
         let s = scheme();
         let err = Installer::new("demo_pkg-1.0-py3-none-any.whl", &s, None, 16)
-            .run(Cursor::new(t.bytes()), false)
+            .run(Cursor::new(t.bytes()), false, false)
             .unwrap_err();
         assert!(matches!(err, WheelError::TooLarge { .. }), "{err}");
         let archive = composer_store::Digest::of_bytes(b"wheel");
         assert!(
             Installer::new("demo_pkg-1.0-py3-none-any.whl", &s, Some(&archive), 16)
-                .run(Cursor::new(t.bytes()), false)
+                .run(Cursor::new(t.bytes()), false, false)
                 .is_ok()
         );
     }
@@ -2346,6 +2420,80 @@ mod tests {
         assert!(
             !ix.members.contains_key("usr/local/bin/demo"),
             "launchers are generated"
+        );
+    }
+
+    #[test]
+    fn a_surveyed_wheel_once_read_lists_what_indexing_does() {
+        let mut t = pure();
+        t.file(
+            "demo_pkg-1.0.data/scripts/tool",
+            b"#!python -u\nprint('tool')\n",
+            0o644,
+        )
+        .file("demo_pkg/big.bin", &vec![7u8; 300 << 10], 0o755)
+        .file(
+            "demo_pkg-1.0.dist-info/entry_points.txt",
+            b"[console_scripts]\ndemo = demo_pkg:main\n",
+            0o644,
+        );
+        t.stored = vec!["demo_pkg/__init__.py".into()];
+        let bytes = t.bytes();
+        let filename = "demo_pkg-1.0-py3-none-any.whl";
+        let archive = composer_store::Digest::of_bytes(&bytes);
+        let ix = index_wheel(Cursor::new(&bytes), filename, &scheme(), true, &archive).unwrap();
+        let mut sv =
+            survey_wheel(Cursor::new(&bytes), filename, &scheme(), true, &archive).unwrap();
+        assert!(ix.pending.is_empty());
+        assert_eq!(sv.members, ix.members);
+        let pending: Vec<&str> = sv.pending.keys().map(String::as_str).collect();
+        assert!(pending.contains(&"usr/local/lib/python3.13/dist-packages/demo_pkg/big.bin"));
+        assert!(
+            !pending.contains(&"usr/local/bin/tool"),
+            "scripts are rewritten, so read now: {pending:?}"
+        );
+        assert!(
+            !pending.iter().any(|p| p.ends_with("/RECORD")),
+            "generated files are not pending"
+        );
+        // Reading each pending file gives RECORD's sha256 and the blake3 indexing found.
+        for e in &mut sv.entries {
+            let Some(sha) = sv.pending.get(&e.header.path) else {
+                continue;
+            };
+            assert_eq!(e.content_hash, [0; 32]);
+            let m = &sv.members[&e.header.path];
+            let mut stored = Cursor::new(&bytes);
+            stored.set_position(m.data_start);
+            let mut out = Vec::new();
+            m.open(stored).unwrap().read_to_end(&mut out).unwrap();
+            assert_eq!(<[u8; 32]>::from(Sha256::digest(&out)), *sha);
+            e.content_hash = *blake3::hash(&out).as_bytes();
+        }
+        assert_eq!(sv.entries, ix.entries, "same listing, RECORD included");
+
+        // A bad RECORD hash is not seen by the survey: its reader must check.
+        let mut bad = pure();
+        let size = bad
+            .files
+            .iter()
+            .find(|f| f.0 == "demo_pkg/__init__.py")
+            .map(|f| f.1.len())
+            .unwrap();
+        let wrong = Sha256::digest(b"something else");
+        bad.record_override = vec![(
+            "demo_pkg/__init__.py".into(),
+            format!(
+                "demo_pkg/__init__.py,sha256={},{size}",
+                crate::base64::encode_url_safe_nopad(&wrong)
+            ),
+        )];
+        let bytes = bad.bytes();
+        assert!(index_wheel(Cursor::new(&bytes), filename, &scheme(), true, &archive).is_err());
+        let sv = survey_wheel(Cursor::new(&bytes), filename, &scheme(), true, &archive).unwrap();
+        assert_eq!(
+            sv.pending["usr/local/lib/python3.13/dist-packages/demo_pkg/__init__.py"],
+            <[u8; 32]>::from(wrong)
         );
     }
 
