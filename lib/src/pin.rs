@@ -783,12 +783,12 @@ fn resolve_wheels(
         .iter()
         .filter_map(|(k, v)| Version::from_str(v).ok().map(|v| (k.clone(), v)))
         .collect();
-    let names: Vec<String> = layers
+    let roots: Vec<Requirement> = layers
         .iter()
         .flat_map(|(_, reqs)| reqs.iter())
         // A requirement whose marker is false for the image is never resolved.
         .filter(|r| target.evaluate(&r.marker, &[]).unwrap_or(true))
-        .map(|r| r.name.to_string())
+        .cloned()
         .collect();
     let req = PyRequest {
         layers,
@@ -808,7 +808,7 @@ fn resolve_wheels(
         }
         let eager = fetcher.eager.then_some(&downloads);
         let result = (|| {
-            prefetch(&client, names, eager);
+            prefetch(&client, target, roots, eager);
             let resolution =
                 resolve_python(&req, &client).map_err(|e| PinError::Python(Box::new(e)))?;
             chosen_wheels(&client, fetcher, store, resolution, eager)
@@ -816,6 +816,9 @@ fn resolve_wheels(
         downloads.close();
         result
     })?;
+    if let Some(p) = &fetcher.prebuild {
+        p.finish();
+    }
     Ok(wheels)
 }
 
@@ -946,12 +949,29 @@ fn chosen_wheels(
     Ok(wheels)
 }
 
-/// Warms the client's caches concurrently: the project pages and newest usable metadata of
-/// `names`, then of their unconditional dependencies (two rounds). The resolver asks one
-/// question at a time; most of its answers are then already here. With `eager`, the best
-/// wheel of each newest version is queued for download. Errors are left for the resolver
-/// to report.
-fn prefetch(client: &PypiClient<'_>, names: Vec<String>, eager: Option<&EagerDownloads>) {
+/// What [`prefetch`] was asked for of one project so far.
+#[derive(Default, Clone)]
+struct Wanted {
+    looked: bool,
+    extras: BTreeSet<pep508_rs::ExtraName>,
+    /// Every requirement's specifiers (a version must meet them all).
+    specifiers: Vec<pep440_rs::VersionSpecifiers>,
+}
+
+/// Warms the client's caches concurrently: the project pages and the metadata of the newest
+/// usable version that `roots` allow, then of the dependencies whose markers hold for the
+/// image (with the extras asked for), round after round until no project or extra is new:
+/// the dependency graph of the newest allowed versions, which the resolution nearly always
+/// picks.
+/// The resolver asks one question at a time; most of its answers are then already here.
+/// With `eager`, the best wheel of each newest version is queued for download. Errors are
+/// left for the resolver to report.
+fn prefetch(
+    client: &PypiClient<'_>,
+    target: &Target,
+    roots: Vec<Requirement>,
+    eager: Option<&EagerDownloads>,
+) {
     use crate::pypi::resolve::Provider;
     use rayon::prelude::*;
     // Network-bound: more requests in flight than cores.
@@ -961,19 +981,41 @@ fn prefetch(client: &PypiClient<'_>, names: Vec<String>, eager: Option<&EagerDow
     let normalized = |n: &str| {
         pep508_rs::PackageName::from_str(n).map_or_else(|_| n.to_string(), |p| p.to_string())
     };
-    let requested: BTreeSet<String> = names.iter().map(|n| normalized(n)).collect();
-    let mut round = names;
-    let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..2 {
-        round.retain(|n| seen.insert(crate::pypi::filename::normalize_name(n)));
-        let next: Vec<String> = pool.install(|| {
-            round
+    let requested: BTreeSet<String> = roots.iter().map(|r| normalized(r.name.as_ref())).collect();
+    let mut round = roots;
+    // Each project looked at: the extras and version specifiers it was asked for with.
+    let mut seen: BTreeMap<String, Wanted> = BTreeMap::new();
+    // A bound for a graph that keeps growing (it cannot: names and extras are finite).
+    for _ in 0..32 {
+        let mut todo: BTreeMap<String, (String, Wanted)> = BTreeMap::new();
+        for r in round {
+            let key = crate::pypi::filename::normalize_name(r.name.as_ref());
+            let wanted = seen.entry(key.clone()).or_default();
+            let first = !wanted.looked;
+            let new_extras = r.extras.iter().any(|e| !wanted.extras.contains(e));
+            wanted.looked = true;
+            wanted.extras.extend(r.extras.iter().cloned());
+            if let Some(pep508_rs::VersionOrUrl::VersionSpecifier(specs)) = &r.version_or_url {
+                wanted.specifiers.push(specs.clone());
+            }
+            if first || new_extras {
+                todo.insert(key, (r.name.to_string(), wanted.clone()));
+            }
+        }
+        if todo.is_empty() {
+            break;
+        }
+        let next: Vec<Requirement> = pool.install(|| {
+            todo.into_values()
+                .collect::<Vec<_>>()
                 .par_iter()
-                .flat_map_iter(|name| {
+                .flat_map_iter(|(name, wanted)| {
+                    let extras: Vec<pep508_rs::ExtraName> = wanted.extras.iter().cloned().collect();
                     let newest = client.versions(name).ok().and_then(|vs| {
                         vs.into_iter()
                             .filter(|c| c.has_wheel && !c.yanked && !c.version.any_prerelease())
                             .map(|c| c.version)
+                            .filter(|v| wanted.specifiers.iter().all(|s| s.contains(v)))
                             .max()
                     });
                     if let (Some(q), Some(v)) = (eager, &newest)
@@ -997,8 +1039,9 @@ fn prefetch(client: &PypiClient<'_>, names: Vec<String>, eager: Option<&EagerDow
                         .map(|m| {
                             m.requires_dist
                                 .iter()
-                                .filter(|r| r.marker.is_true())
-                                .map(|r| r.name.to_string())
+                                // A marker the image cannot decide: looked at, in case.
+                                .filter(|r| target.evaluate(&r.marker, &extras).unwrap_or(true))
+                                .cloned()
                                 .collect::<Vec<_>>()
                         })
                         .unwrap_or_default()

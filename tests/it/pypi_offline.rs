@@ -970,6 +970,41 @@ fn a_wheel_whose_record_lies_fails_the_build_naming_the_wheel_and_the_file() {
     assert!(!fx.path("o").exists());
     let v = run_ok(compose(&fx.store()).args(["store", "verify"]));
     assert!(v.contains(": 0 problems"), "{v}");
+
+    // Without a lock the wheel is downloaded while resolving and then listed and written in
+    // one pass, each member checked as it goes into the fragment: the lie is found there,
+    // nothing of the wheel is recorded, and the build reports it as before.
+    std::fs::remove_file(recipe.with_extension("lock")).unwrap();
+    let out = fx.build_err(&recipe, "o");
+    assert_mentions(
+        &out,
+        &["bad_record-1.0-py3-none-any.whl", "bad_record/__init__.py"],
+    );
+    assert!(!fx.path("o").exists());
+    let nodes = node_records(&fx.store());
+    assert!(
+        !nodes.values().any(|r| {
+            let r = String::from_utf8_lossy(r);
+            (r.contains("\"wheel-listing\"") || r.contains("\"fragment\"")) && r.contains("bad")
+        }),
+        "{nodes:?}"
+    );
+    let v = run_ok(compose(&fx.store()).args(["store", "verify"]));
+    assert!(v.contains(": 0 problems"), "{v}");
+}
+
+/// Every node record in `store`, by file name.
+fn node_records(store: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(store.join("v1/nodes"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -1465,16 +1500,32 @@ fn index_credentials_come_from_the_environment_or_netrc_and_go_nowhere_else() {
 #[test]
 fn a_build_without_a_lock_downloads_wheels_while_resolving_each_once_and_lock_alone_downloads_none()
 {
-    // `dep` 2.0 is the newest, but `top` caps it below 2: the eager download of dep 2.0
-    // (queued when the prefetch sees the newest version) is wasted, never installed.
-    let top = WheelSpec::new("top", "1.0").requires("dep<2");
+    // `dep` 2.0 is the newest and `top` takes any dep, but `cap` (also pulled by top) caps
+    // it below 2: the eager download of dep 2.0 (queued when the prefetch sees top's
+    // dependencies) is wasted, never installed. `pinned` 2.0 is never fetched at all: the
+    // prefetch guesses the newest version top's own `==1.0` allows.
+    let top = WheelSpec::new("top", "1.0")
+        .requires("dep")
+        .requires("cap")
+        .requires("pinned==1.0");
     let projects: Vec<Project> = vec![
         ("top", vec![whl(&top)]),
+        (
+            "cap",
+            vec![whl(&WheelSpec::new("cap", "1.0").requires("dep<2"))],
+        ),
         (
             "dep",
             vec![
                 whl(&WheelSpec::new("dep", "1.0")),
                 whl(&WheelSpec::new("dep", "2.0")),
+            ],
+        ),
+        (
+            "pinned",
+            vec![
+                whl(&WheelSpec::new("pinned", "1.0")),
+                whl(&WheelSpec::new("pinned", "2.0")),
             ],
         ),
     ];
@@ -1515,7 +1566,12 @@ fn a_build_without_a_lock_downloads_wheels_while_resolving_each_once_and_lock_al
     };
     let eager = build_json(&fx.store(), false, "out");
     let gets = wheel_gets(&fx);
-    for w in ["top-1.0-py3-none-any.whl", "dep-1.0-py3-none-any.whl"] {
+    for w in [
+        "top-1.0-py3-none-any.whl",
+        "cap-1.0-py3-none-any.whl",
+        "dep-1.0-py3-none-any.whl",
+        "pinned-1.0-py3-none-any.whl",
+    ] {
         assert_eq!(
             gets.iter().filter(|g| g.ends_with(w)).count(),
             1,
@@ -1524,12 +1580,13 @@ fn a_build_without_a_lock_downloads_wheels_while_resolving_each_once_and_lock_al
     }
     // The eager download ran during the resolution: dep 2.0, the newest, was fetched
     // before the resolver settled on 1.0.
-    assert_eq!(gets.len(), 3, "{gets:?}");
+    assert_eq!(gets.len(), 5, "{gets:?}");
     assert!(
         gets.iter().any(|g| g.ends_with("dep-2.0-py3-none-any.whl")),
         "{gets:?}"
     );
     assert_eq!(versions(&recipe)["dep"], "1.0");
+    assert_eq!(versions(&recipe)["pinned"], "1.0");
     let layout = Layout::open(&fx.path("out"));
     let files = site(&layout, 1);
     assert!(
@@ -1544,11 +1601,22 @@ fn a_build_without_a_lock_downloads_wheels_while_resolving_each_once_and_lock_al
     // compresses them itself, into the same image.
     let fresh = build_json(&fx.path("store-b"), true, "fresh");
     assert_eq!(eager["manifest"], fresh["manifest"]);
+    // The one-pass listings and fragments are the records the fresh store wrote in two.
+    let (one_pass, two_pass) = (node_records(&fx.store()), node_records(&fx.path("store-b")));
+    let mut compared = 0;
+    for (name, record) in &two_pass {
+        let text = String::from_utf8_lossy(record);
+        if text.contains("\"wheel-listing\"") || text.contains("\"label\":\"wheel ") {
+            assert_eq!(one_pass.get(name), Some(record), "{text}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 8, "four listings and four wheel fragments");
     let compressed = |doc: &serde_json::Value| doc["layers"][1]["fragments_compressed"].as_u64();
     assert_eq!(
         compressed(&fresh).unwrap() - compressed(&eager).unwrap(),
-        2,
-        "top and dep were prebuilt: {eager:#} {fresh:#}"
+        4,
+        "the four wheels were prebuilt: {eager:#} {fresh:#}"
     );
 }
 
