@@ -548,8 +548,9 @@ fn hash_fragment(
 ) -> Result<(), LayerError> {
     let path = store.blob_path(digest);
     let file = store.open_blob(digest)?;
-    // Two threads: one reads, hashes and decompresses the blob, the other hashes the tar
-    // (and feeds a tap), so that a large layer is assembled at the pace of the slower.
+    // Three threads: one reads and decompresses the blob, one hashes the blob, and this one
+    // hashes the tar (and feeds a tap), so that a large layer is assembled at the pace of
+    // the slowest (the tar's sha256) rather than of their sum.
     let (blob, size) = (sink.blob.as_deref_mut(), &mut *sink.size);
     let mut w = TeeWriter {
         inner: io::sink(),
@@ -559,10 +560,19 @@ fn hash_fragment(
     };
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let hasher = blob.map(|blob| {
+            s.spawn(move || {
+                for chunk in raw_rx {
+                    blob.update(&chunk);
+                }
+            })
+        });
+        let raw_tx = hasher.is_some().then_some(raw_tx);
         let producer = s.spawn(move || -> io::Result<()> {
             let mut tee = TeeReader {
                 inner: file,
-                hash: blob,
+                hash: raw_tx,
                 count: size,
             };
             {
@@ -588,13 +598,18 @@ fn hash_fragment(
                 source,
             })?;
         }
-        producer
+        let read = producer
             .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the decompressing thread panicked")))
-            .map_err(|source| LayerError::Io {
-                path: path.clone(),
-                source,
-            })
+            .unwrap_or_else(|_| Err(io::Error::other("the decompressing thread panicked")));
+        // The producer is done, so the hasher has every chunk (its channel is closed).
+        let hashed = hasher.map_or(Ok(()), |h| {
+            h.join()
+                .map_err(|_| io::Error::other("the hashing thread panicked"))
+        });
+        read.and(hashed).map_err(|source| LayerError::Io {
+            path: path.clone(),
+            source,
+        })
     })
 }
 
@@ -909,16 +924,20 @@ impl<W: Write> Write for TeeWriter<'_, W> {
     }
 }
 
+/// Counts what is read, and sends a copy of it to a hashing thread.
 struct TeeReader<'a, R: Read> {
     inner: R,
-    hash: Option<&'a mut Sha256>,
+    hash: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     count: &'a mut u64,
 }
 impl<R: Read> Read for TeeReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(h) = &mut self.hash {
-            h.update(&buf[..n]);
+        if let Some(h) = &self.hash
+            && n > 0
+            && h.send(buf[..n].to_vec()).is_err()
+        {
+            return Err(io::Error::other("the hashing thread stopped"));
         }
         *self.count += n as u64;
         Ok(n)

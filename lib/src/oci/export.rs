@@ -230,7 +230,7 @@ fn put_blob(
     blobs: &Path,
     digest: &Digest,
     size: u64,
-    fill: impl FnOnce(&mut BufWriter<std::fs::File>) -> Result<(), LayerError>,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<(), LayerError>,
 ) -> Result<(), ExportError> {
     let path = blobs.join(digest.hex());
     if std::fs::metadata(&path)
@@ -240,15 +240,12 @@ fn put_blob(
         return Ok(());
     }
     let tmp = blobs.join(format!(".tmp-{}-{}", digest.hex(), std::process::id()));
-    let file = std::fs::File::create(&tmp).map_err(ioe(&tmp))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let result = fill(&mut w).map_err(ExportError::from).and_then(|()| {
-        let f = w.into_inner().map_err(|e| ExportError::Io {
-            path: tmp.clone(),
-            source: e.into_error(),
-        })?;
-        f.sync_all().map_err(ioe(&tmp))
-    });
+    // Unbuffered: a layer is copied from its fragment files file to file, which the kernel
+    // does without our copying the bytes (copy_file_range); a document is one write.
+    let mut file = std::fs::File::create(&tmp).map_err(ioe(&tmp))?;
+    let result = fill(&mut file)
+        .map_err(ExportError::from)
+        .and_then(|()| file.sync_all().map_err(ioe(&tmp)));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
