@@ -1699,4 +1699,42 @@ fn a_two_platform_image_shares_pure_wheels_and_installs_each_platforms_native_wh
         assert_eq!(so.data, format!("\u{7f}ELF {arch} core").as_bytes());
         assert_eq!(text(&files["pure_tool/util.py"]), "X = 1\n");
     }
+
+    // Without a lock, in a fresh store: each platform's wheels are listed and their
+    // fragments written while resolving, and the image is the one built from the lock.
+    let lock_path = recipe.with_extension("lock");
+    std::fs::remove_file(&lock_path).unwrap();
+    let o = compose(&fx.path("store-fresh"))
+        .args(["build", "-o"])
+        .arg(fx.path("o2"))
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    let eager = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{eager}");
+    assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), lock);
+    assert_eq!(
+        std::fs::read(fx.path("o2").join("index.json")).unwrap(),
+        std::fs::read(fx.path("o").join("index.json")).unwrap()
+    );
+    let compressed = |line: &str| -> u32 {
+        let after = line
+            .split("built: ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{line}"));
+        after.split(' ').next().unwrap().parse().unwrap()
+    };
+    let python_line_in = |out: &str, platform: &str| {
+        out.lines()
+            .find(|l| l.starts_with(platform) && l.contains(" layer python "))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string()
+    };
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            compressed(&python_line_in(&eager, platform))
+                < compressed(&python_line_in(&stderr, platform)),
+            "{platform}: the wheels' fragments were written while resolving\n{eager}\n{stderr}"
+        );
+    }
 }

@@ -42,30 +42,7 @@ pub(crate) fn build_spec(
     cache: Option<&Cache>,
     check: bool,
 ) -> Result<Built> {
-    let mut opts = build_options(jobs, compression)?;
-    let store = open_store(store)?;
-    if check {
-        // The check that follows finds each newly assembled layer's index stored.
-        opts.layer_tap = Some(std::sync::Arc::new(composer::check::IndexTap::new(
-            store.clone(),
-        )));
-    }
-    let mut fetcher = fetcher();
-    // A build needs every wheel a fresh resolution picks: start downloading while resolving,
-    // and list each downloaded wheel and write its fragment while the resolver waits on the
-    // network (unless a cache may hold the layers).
-    fetcher.eager = true;
-    if cache.is_none() {
-        let mtime = opts.epoch(&spec).into_diagnostic()?;
-        fetcher.prebuild = Some(std::sync::Arc::new(
-            composer::pypi::prebuild::FragmentPrebuilder::new(
-                store.clone(),
-                opts.compression,
-                mtime,
-                opts.jobs,
-            ),
-        ));
-    }
+    let (store, opts, fetcher) = prepare(store, &spec, jobs, compression, cache, check)?;
     let mode = if locked {
         LockMode::Locked
     } else {
@@ -89,6 +66,44 @@ pub(crate) fn build_spec(
         image,
         downloads,
     })
+}
+
+/// The store, build options and fetcher of a build of `spec`. `check`: the image will be
+/// checked next.
+fn prepare(
+    store: Option<PathBuf>,
+    spec: &ImageSpec,
+    jobs: &JobsArg,
+    compression: CompressionArg,
+    cache: Option<&Cache>,
+    check: bool,
+) -> Result<(Store, composer::BuildOptions, composer::fetch::Fetcher)> {
+    let mut opts = build_options(jobs, compression)?;
+    let store = open_store(store)?;
+    if check {
+        // The check that follows finds each newly assembled layer's index stored.
+        opts.layer_tap = Some(std::sync::Arc::new(composer::check::IndexTap::new(
+            store.clone(),
+        )));
+    }
+    let mut fetcher = fetcher();
+    // A build needs every wheel a fresh resolution picks: start downloading while resolving,
+    // and list each downloaded wheel and write its fragment while the resolver waits on the
+    // network (unless a cache may hold the layers). Listings and fragments do not depend on
+    // the platform they were resolved for, so one prebuilder serves every platform.
+    fetcher.eager = true;
+    if cache.is_none() {
+        let mtime = opts.epoch(spec).into_diagnostic()?;
+        fetcher.prebuild = Some(std::sync::Arc::new(
+            composer::pypi::prebuild::FragmentPrebuilder::new(
+                store.clone(),
+                opts.compression,
+                mtime,
+                opts.jobs,
+            ),
+        ));
+    }
+    Ok((store, opts, fetcher))
 }
 
 /// The cache named by `--cache`, else `$COMPOSE_CACHE`; credentials and `--insecure` as for
@@ -271,7 +286,7 @@ fn layers_json(image: &BuiltImage) -> Vec<serde_json::Value> {
 }
 
 /// Locks (as `locked` allows) and builds the multi-platform `spec`, loaded from `recipe`,
-/// into the store.
+/// into the store. `check`: the images will be checked next.
 pub(crate) fn build_index(
     store: Option<PathBuf>,
     recipe: &Path,
@@ -279,10 +294,9 @@ pub(crate) fn build_index(
     locked: bool,
     jobs: &JobsArg,
     compression: CompressionArg,
+    check: bool,
 ) -> Result<(Store, BuiltIndex)> {
-    let opts = build_options(jobs, compression)?;
-    let store = open_store(store)?;
-    let fetcher = fetcher();
+    let (store, opts, fetcher) = prepare(store, spec, jobs, compression, None, check)?;
     let mode = if locked {
         LockMode::Locked
     } else {
@@ -321,7 +335,15 @@ fn run_multi(store: Option<PathBuf>, a: BuildArgs, spec: ImageSpec) -> Result<Ex
             "--sbom attaches one image's SBOM and does not handle multi-platform images yet; build each platform with --platform to attach its SBOM"
         );
     }
-    let (store, index) = build_index(store, &a.recipe, &spec, a.locked, &a.jobs, a.compression)?;
+    let (store, index) = build_index(
+        store,
+        &a.recipe,
+        &spec,
+        a.locked,
+        &a.jobs,
+        a.compression,
+        !a.no_check,
+    )?;
     let ids: Vec<(composer::NodeId, &composer::Digest)> = index
         .images
         .iter()

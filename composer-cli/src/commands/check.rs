@@ -69,8 +69,15 @@ pub(crate) fn run(store: Option<PathBuf>, a: CheckArgs) -> Result<ExitCode> {
         let layout = tmp.path().join("image");
         let cfg = CheckConfig::from_spec(&spec.check);
         if spec.is_multi_platform() {
-            let (store, index) =
-                build_index(store, &a.target, &spec, a.locked, &a.jobs, a.compression)?;
+            let (store, index) = build_index(
+                store,
+                &a.target,
+                &spec,
+                a.locked,
+                &a.jobs,
+                a.compression,
+                true,
+            )?;
             composer::oci::export_index(&store, &index, Format::Layout, &layout)
                 .into_diagnostic()
                 .wrap_err("cannot write the image")?;
