@@ -312,7 +312,22 @@ pub fn build_fragment(
     if fragment_blob(store, &fid)?.is_some() {
         return Ok(());
     }
-    // The layer digests are computed when the layer is assembled.
+    let (digest, size) = write_ahead(store, frag, compression, mtime, workers, archives, None)?;
+    put_fragment_node(store, &fid, Some(frag), &digest, size)
+}
+
+/// Writes the blob of `frag` ahead of its layer (the layer digests are computed when the
+/// layer is assembled); returns its digest and compressed size. `learn` as for
+/// [`write_fragment_blob`].
+fn write_ahead(
+    store: &Store,
+    frag: &FragmentPlan,
+    compression: Compression,
+    mtime: u64,
+    workers: u32,
+    archives: &dyn Materializer,
+    learn: Option<&mut BTreeMap<String, [u8; 32]>>,
+) -> Result<(Digest, u64), LayerError> {
     let (mut size, mut tar_size) = (0, 0);
     let mut sink = Hashing {
         diff: None,
@@ -321,9 +336,8 @@ pub fn build_fragment(
         tar_size: &mut tar_size,
         copy: None,
     };
-    write_fragment(
+    write_fragment_blob(
         store,
-        &fid,
         Some(frag),
         compression,
         mtime,
@@ -332,8 +346,8 @@ pub fn build_fragment(
         &mut sink,
         &frag.label,
         &|_| {},
-    )?;
-    Ok(())
+        learn,
+    )
 }
 
 /// The blob of a fragment written by [`write_fragment_learning`], and what it learned.
@@ -364,25 +378,14 @@ pub fn write_fragment_learning(
     workers: u32,
     archives: &dyn Materializer,
 ) -> Result<LearnedFragment, LayerError> {
-    let (mut size, mut tar_size) = (0, 0);
-    let mut sink = Hashing {
-        diff: None,
-        blob: None,
-        size: &mut size,
-        tar_size: &mut tar_size,
-        copy: None,
-    };
     let mut learned = BTreeMap::new();
-    let (blob, size) = write_fragment_blob(
+    let (blob, size) = write_ahead(
         store,
-        Some(frag),
+        frag,
         compression,
         mtime,
         workers,
         archives,
-        &mut sink,
-        &frag.label,
-        &|_| {},
         Some(&mut learned),
     )?;
     Ok(LearnedFragment {

@@ -452,8 +452,10 @@ pub fn index_wheel<R: Read + Seek>(
 /// [`index_wheel`] without reading the members it can check later: a member copied
 /// unchanged whose `RECORD` row has a sha256 and the zip header's size is listed
 /// [`InstalledWheel::pending`], with RECORD's sha256 and an all-zero blake3, instead of being
-/// read now. Scripts, the metadata the installer parses and members with any other hash are
-/// read and verified as [`index_wheel`] does. Once a caller has read every pending file
+/// read now. Scripts (rewritten) and members with any other hash are read and verified as
+/// [`index_wheel`] does; `WHEEL`, `METADATA` and `entry_points.txt` are parsed before they are
+/// verified (as there), and verified with the other pending files. Once a caller has read
+/// every pending file
 /// (checking its size and sha256, learning its blake3), the listing is the one
 /// [`index_wheel`] gives. This lets one pass over the members both verify them and write
 /// them into a fragment.
