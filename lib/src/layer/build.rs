@@ -251,18 +251,10 @@ fn assemble(
             }
             None => {
                 compressed += 1;
-                write_fragment(
-                    store,
-                    fid,
-                    frag,
-                    compression,
-                    mtime,
-                    workers,
-                    archives,
-                    &mut sink,
-                    &plan.name,
-                    progress,
-                )?
+                let w = FragmentWriter::new(store, compression, mtime, workers, archives);
+                let (digest, n) = w.write_blob(frag, &mut sink, &plan.name, progress, None)?;
+                put_fragment_node(store, fid, frag, &digest, n)?;
+                digest
             }
         };
         progress(tar_size);
@@ -312,42 +304,9 @@ pub fn build_fragment(
     if fragment_blob(store, &fid)?.is_some() {
         return Ok(());
     }
-    let (digest, size) = write_ahead(store, frag, compression, mtime, workers, archives, None)?;
+    let w = FragmentWriter::new(store, compression, mtime, workers, archives);
+    let (digest, size) = w.write_ahead(frag, None)?;
     put_fragment_node(store, &fid, Some(frag), &digest, size)
-}
-
-/// Writes the blob of `frag` ahead of its layer (the layer digests are computed when the
-/// layer is assembled); returns its digest and compressed size. `learn` as for
-/// [`write_fragment_blob`].
-fn write_ahead(
-    store: &Store,
-    frag: &FragmentPlan,
-    compression: Compression,
-    mtime: u64,
-    workers: u32,
-    archives: &dyn Materializer,
-    learn: Option<&mut BTreeMap<String, [u8; 32]>>,
-) -> Result<(Digest, u64), LayerError> {
-    let (mut size, mut tar_size) = (0, 0);
-    let mut sink = Hashing {
-        diff: None,
-        blob: None,
-        size: &mut size,
-        tar_size: &mut tar_size,
-        copy: None,
-    };
-    write_fragment_blob(
-        store,
-        Some(frag),
-        compression,
-        mtime,
-        workers,
-        archives,
-        &mut sink,
-        &frag.label,
-        &|_| {},
-        learn,
-    )
 }
 
 /// The blob of a fragment written by [`write_fragment_learning`], and what it learned.
@@ -379,15 +338,8 @@ pub fn write_fragment_learning(
     archives: &dyn Materializer,
 ) -> Result<LearnedFragment, LayerError> {
     let mut learned = BTreeMap::new();
-    let (blob, size) = write_ahead(
-        store,
-        frag,
-        compression,
-        mtime,
-        workers,
-        archives,
-        Some(&mut learned),
-    )?;
+    let w = FragmentWriter::new(store, compression, mtime, workers, archives);
+    let (blob, size) = w.write_ahead(frag, Some(&mut learned))?;
     Ok(LearnedFragment {
         blob,
         size,
@@ -616,78 +568,95 @@ fn hash_fragment(
     })
 }
 
-/// Writes fragment `fid` of `frag` (the end marker when `None`): its blob, then its node.
-#[allow(clippy::too_many_arguments)]
-fn write_fragment(
-    store: &Store,
-    fid: &NodeId,
-    frag: Option<&FragmentPlan>,
+/// What writing a fragment blob needs, whatever the fragment: the store, the compression,
+/// the entries' time, the compression workers (they do not change the bytes) and where files
+/// are read from.
+struct FragmentWriter<'a> {
+    store: &'a Store,
     compression: Compression,
     mtime: u64,
     workers: u32,
-    archives: &dyn Materializer,
-    sink: &mut Hashing<'_>,
-    layer: &str,
-    progress: &dyn Fn(u64),
-) -> Result<Digest, LayerError> {
-    let (digest, n) = write_fragment_blob(
-        store,
-        frag,
-        compression,
-        mtime,
-        workers,
-        archives,
-        sink,
-        layer,
-        progress,
-        None,
-    )?;
-    put_fragment_node(store, fid, frag, &digest, n)?;
-    Ok(digest)
+    archives: &'a dyn Materializer,
 }
 
-/// Writes the fragment blob of `frag` (the end marker when `None`) into the store; returns
-/// its digest and compressed size. With `learn`, files extracted from archives are not
-/// checked against their planned blake3: each one's blake3 goes into `learn` by image path
-/// (the archive's reader checks what it can).
-#[allow(clippy::too_many_arguments)]
-fn write_fragment_blob(
-    store: &Store,
-    frag: Option<&FragmentPlan>,
-    compression: Compression,
-    mtime: u64,
-    workers: u32,
-    archives: &dyn Materializer,
-    sink: &mut Hashing<'_>,
-    layer: &str,
-    progress: &dyn Fn(u64),
-    learn: Option<&mut BTreeMap<String, [u8; 32]>>,
-) -> Result<(Digest, u64), LayerError> {
-    let cerr = |source: io::Error| LayerError::Compress {
-        layer: layer.to_string(),
-        source,
-    };
-    let writer = store.blob_writer()?;
-    let len = frag.map_or(tar::END_MARKER.len() as u64, |f| f.tar_len);
-    let tee = TeeWriter {
-        inner: writer,
-        hash: sink.blob.as_deref_mut(),
-        count: &mut *sink.size,
-        copy: None,
-    };
-    let enc = compression.encoder(tee, len, workers).map_err(cerr)?;
-    let mut w = TeeWriter {
-        inner: enc,
-        hash: sink.diff.as_deref_mut(),
-        count: &mut *sink.tar_size,
-        copy: sink.copy.as_mut().map(|w| &mut **w as &mut dyn Write),
-    };
-    match frag {
-        Some(f) => write_entries(&mut w, f, mtime, archives, layer, progress, learn)?,
-        None => w.write_all(&tar::END_MARKER).map_err(cerr)?,
+impl<'a> FragmentWriter<'a> {
+    fn new(
+        store: &'a Store,
+        compression: Compression,
+        mtime: u64,
+        workers: u32,
+        archives: &'a dyn Materializer,
+    ) -> Self {
+        Self {
+            store,
+            compression,
+            mtime,
+            workers,
+            archives,
+        }
     }
-    let tee = w.inner.finish().map_err(cerr)?;
-    Ok(tee.inner.commit(None)?)
+
+    /// Writes the blob of `frag` ahead of its layer (the layer digests are computed when the
+    /// layer is assembled); returns its digest and compressed size. `learn` as for
+    /// [`Self::write_blob`].
+    fn write_ahead(
+        &self,
+        frag: &FragmentPlan,
+        learn: Option<&mut BTreeMap<String, [u8; 32]>>,
+    ) -> Result<(Digest, u64), LayerError> {
+        let (mut size, mut tar_size) = (0, 0);
+        let mut sink = Hashing {
+            diff: None,
+            blob: None,
+            size: &mut size,
+            tar_size: &mut tar_size,
+            copy: None,
+        };
+        self.write_blob(Some(frag), &mut sink, &frag.label, &|_| {}, learn)
+    }
+
+    /// Writes the fragment blob of `frag` (the end marker when `None`) into the store,
+    /// continuing the layer digests in `sink`; returns its digest and compressed size. With
+    /// `learn`, files extracted from archives are not checked against their planned blake3:
+    /// each one's blake3 goes into `learn` by image path (the archive's reader checks what it
+    /// can).
+    fn write_blob(
+        &self,
+        frag: Option<&FragmentPlan>,
+        sink: &mut Hashing<'_>,
+        layer: &str,
+        progress: &dyn Fn(u64),
+        learn: Option<&mut BTreeMap<String, [u8; 32]>>,
+    ) -> Result<(Digest, u64), LayerError> {
+        let cerr = |source: io::Error| LayerError::Compress {
+            layer: layer.to_string(),
+            source,
+        };
+        let writer = self.store.blob_writer()?;
+        let len = frag.map_or(tar::END_MARKER.len() as u64, |f| f.tar_len);
+        let tee = TeeWriter {
+            inner: writer,
+            hash: sink.blob.as_deref_mut(),
+            count: &mut *sink.size,
+            copy: None,
+        };
+        let enc = self
+            .compression
+            .encoder(tee, len, self.workers)
+            .map_err(cerr)?;
+        let mut w = TeeWriter {
+            inner: enc,
+            hash: sink.diff.as_deref_mut(),
+            count: &mut *sink.tar_size,
+            copy: sink.copy.as_mut().map(|w| &mut **w as &mut dyn Write),
+        };
+        match frag {
+            Some(f) => write_entries(&mut w, f, self.mtime, self.archives, layer, progress, learn)?,
+            None => w.write_all(&tar::END_MARKER).map_err(cerr)?,
+        }
+        let tee = w.inner.finish().map_err(cerr)?;
+        Ok(tee.inner.commit(None)?)
+    }
 }
 
 /// Records the stored blob `digest` (`size` bytes compressed) as fragment node `fid` of
