@@ -469,3 +469,151 @@ impl Read for At {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::layer::Compression;
+    use crate::layer::build::{build_fragment, write_fragment_learning};
+    use crate::layer::plan::{FragmentPlan, plan_layer};
+
+    const NAME: &str = "demo_pkg-1.0-py3-none-any.whl";
+
+    /// A wheel with a module, a 300 KiB file and a script; `lie` makes RECORD give the
+    /// module another sha256.
+    fn wheel(lie: bool) -> Vec<u8> {
+        let files: Vec<(&str, Vec<u8>)> = vec![
+            ("demo_pkg/__init__.py", b"print('hi')\n".to_vec()),
+            ("demo_pkg/big.bin", vec![7u8; 300 << 10]),
+            (
+                "demo_pkg-1.0.data/scripts/tool",
+                b"#!python\nprint(1)\n".to_vec(),
+            ),
+            (
+                "demo_pkg-1.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: demo-pkg\nVersion: 1.0\n".to_vec(),
+            ),
+            (
+                "demo_pkg-1.0.dist-info/WHEEL",
+                b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n".to_vec(),
+            ),
+        ];
+        let mut record = String::new();
+        for (name, body) in &files {
+            let body: &[u8] = if lie && name.ends_with("__init__.py") {
+                b"print('ho')\n"
+            } else {
+                body
+            };
+            let hash = crate::base64::encode_url_safe_nopad(&Sha256::digest(body));
+            record.push_str(&format!("{name},sha256={hash},{}\n", body.len()));
+        }
+        record.push_str("demo_pkg-1.0.dist-info/RECORD,,\n");
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (name, body) in files
+            .iter()
+            .map(|(n, b)| (*n, b.as_slice()))
+            .chain([("demo_pkg-1.0.dist-info/RECORD", record.as_bytes())])
+        {
+            zip.start_file(name, opts).unwrap();
+            zip.write_all(body).unwrap();
+        }
+        zip.finish().unwrap();
+        out.into_inner()
+    }
+
+    fn setup(dir: &std::path::Path, bytes: &[u8]) -> (Store, Digest, WheelExtractor) {
+        let store = Store::open(dir).unwrap();
+        let (digest, _) = store.put_blob_bytes(bytes).unwrap();
+        let ex = WheelExtractor::for_wheels(
+            store.clone(),
+            Scheme::debian_system((3, 13)),
+            [(digest.clone(), NAME.to_string(), true)],
+        );
+        (store, digest, ex)
+    }
+
+    fn fragment(item: ItemEntries) -> FragmentPlan {
+        let label = item.label.clone();
+        plan_layer("", vec![item])
+            .unwrap()
+            .fragments
+            .into_iter()
+            .find(|f| f.label == label)
+            .unwrap()
+    }
+
+    const ZSTD: Compression = Compression::Zstd { level: 3 };
+
+    #[test]
+    fn one_pass_gives_the_listing_and_fragment_of_two() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bytes = wheel(false);
+        let label = item_label("demo-pkg", "1.0");
+
+        // One pass: survey, write while checking and learning, complete.
+        let (store, digest, ex) = setup(&tmp.path().join("one"), &bytes);
+        let surveyed = ex.survey(&digest, label.clone()).unwrap().unwrap();
+        assert!(
+            surveyed.entries.iter().any(|e| e.content_hash == [0; 32]),
+            "some files are pending"
+        );
+        let written =
+            write_fragment_learning(&store, &fragment(surveyed.clone()), ZSTD, 7, 1, &ex).unwrap();
+        let item = ex.complete(&digest, surveyed, &written.learned).unwrap();
+        assert!(
+            ex.survey(&digest, label.clone()).unwrap().is_none(),
+            "listing stored"
+        );
+
+        // Two passes, in another store: index, then write against the listing.
+        let (store2, digest2, ex2) = setup(&tmp.path().join("two"), &bytes);
+        let indexed = ex2.item_for(&digest2, label.clone()).unwrap();
+        assert_eq!(indexed.entries, item.entries);
+        let frag = fragment(indexed);
+        build_fragment(&store2, &frag, ZSTD, 7, 1, &ex2).unwrap();
+        let rec = store2.get_node(&frag.node_id(ZSTD, 7)).unwrap().unwrap();
+        assert_eq!(rec.blobs, vec![written.blob.clone()], "same fragment bytes");
+        assert_eq!(
+            ex.store
+                .get_node(&listing_id(&digest, &ex.scheme, true))
+                .unwrap(),
+            store2
+                .get_node(&listing_id(&digest2, &ex2.scheme, true))
+                .unwrap(),
+            "same listing record"
+        );
+    }
+
+    #[test]
+    fn a_member_that_does_not_match_record_fails_the_pass_and_nothing_is_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (store, digest, ex) = setup(tmp.path(), &wheel(true));
+        let label = item_label("demo-pkg", "1.0");
+        let surveyed = ex.survey(&digest, label.clone()).unwrap().unwrap();
+        let err = write_fragment_learning(&store, &fragment(surveyed.clone()), ZSTD, 7, 1, &ex)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(NAME), "{err}");
+        assert!(err.contains("demo_pkg/__init__.py"), "{err}");
+        assert!(err.contains("RECORD"), "{err}");
+        // Completing without the member read and checked is refused.
+        let learned: BTreeMap<String, [u8; 32]> = surveyed
+            .entries
+            .iter()
+            .map(|e| (e.header.path.clone(), [1; 32]))
+            .collect();
+        let refused = ex.complete(&digest, surveyed, &learned).unwrap_err();
+        assert!(refused.contains("not read and checked"), "{refused}");
+        assert!(
+            ex.survey(&digest, label).unwrap().is_some(),
+            "nothing listed"
+        );
+    }
+}
