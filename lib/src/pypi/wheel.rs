@@ -157,13 +157,7 @@ impl MemberRef {
     /// # Errors
     /// Reading the first line of a script fails.
     pub fn open<'r, R: Read + 'r>(&self, stored: R) -> io::Result<Box<dyn Read + 'r>> {
-        let stored = stored.take(self.compressed_size);
-        let member: Box<dyn Read + 'r> = if self.deflated {
-            Box::new(flate2::read::DeflateDecoder::new(stored))
-        } else {
-            Box::new(stored)
-        };
-        let member = Box::new(member.take(self.size));
+        let member = Box::new(self.open_whole(stored).take(self.size));
         match &self.shebang {
             Some(line) => with_shebang(member, line),
             None => Ok(member),
@@ -455,10 +449,9 @@ pub fn index_wheel<R: Read + Seek>(
 /// read now. Scripts (rewritten) and members with any other hash are read and verified as
 /// [`index_wheel`] does; `WHEEL`, `METADATA` and `entry_points.txt` are parsed before they are
 /// verified (as there), and verified with the other pending files. Once a caller has read
-/// every pending file
-/// (checking its size and sha256, learning its blake3), the listing is the one
-/// [`index_wheel`] gives. This lets one pass over the members both verify them and write
-/// them into a fragment.
+/// every pending file (checking its size and sha256, learning its blake3), the listing is
+/// the one [`index_wheel`] gives. This lets one pass over the members both verify them and
+/// write them into a fragment.
 ///
 /// # Errors
 /// [`WheelError`], naming the wheel and the member; a pending member's own errors (bad hash,
@@ -600,6 +593,13 @@ struct Member {
     index: usize,
     exec: bool,
     size: u64,
+}
+
+impl Member {
+    /// The installed file's mode: 0755 where any x bit is set (or for a script), else 0644.
+    fn mode(&self, is_script: bool) -> u32 {
+        if self.exec || is_script { 0o755 } else { 0o644 }
+    }
 }
 
 /// An installed regular file before it becomes a [`PlannedEntry`].
@@ -914,22 +914,28 @@ impl<'a> Installer<'a> {
             if is_script {
                 self.check_interpreter(path)?;
             }
-            let claim = crate::base64::decode(expected)
-                .and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok())
+            // Surveying: a member copied unchanged is checked when it is read, against
+            // RECORD's sha256 (and the zip header's size, which RECORD must agree with).
+            let deferred = self
+                .archive
                 .filter(|_| {
                     survey
                         && !is_script
                         && algo == Algo::Sha256
                         && row.size.is_none_or(|s| s == member.size)
+                })
+                .and_then(|archive| {
+                    let d = crate::base64::decode(expected)?;
+                    Some((archive, <[u8; 32]>::try_from(d.as_slice()).ok()?))
                 });
-            let installed = match (claim, self.archive) {
-                (Some(sha256), Some(archive)) => {
+            let installed = match deferred {
+                Some((archive, sha256)) => {
                     let file = zip.by_index_raw(member.index).map_err(self.zip_err(path))?;
                     let member_ref = self.member_ref(&file, path, member, false)?;
                     pending.insert(dest.clone(), sha256);
                     Installed {
                         source: path.clone(),
-                        mode: if member.exec { 0o755 } else { 0o644 },
+                        mode: member.mode(false),
                         content: Content::Extracted {
                             archive: archive.clone(),
                             path: dest.clone(),
@@ -940,7 +946,7 @@ impl<'a> Installer<'a> {
                         member: Some(member_ref),
                     }
                 }
-                _ => self.copy_member(
+                None => self.copy_member(
                     &mut zip, path, member, &dest, algo, expected, row.size, is_script,
                 )?,
             };
@@ -1431,11 +1437,7 @@ impl<'a> Installer<'a> {
         };
         Ok(Installed {
             source: path.to_string(),
-            mode: if member.exec || is_script {
-                0o755
-            } else {
-                0o644
-            },
+            mode: member.mode(is_script),
             content,
             size,
             sha256,
