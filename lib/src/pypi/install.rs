@@ -4,7 +4,7 @@
 //! indexed on demand and its files are read straight out of the stored wheel
 //! ([`WheelExtractor`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -84,10 +84,15 @@ pub struct WheelExtractor {
     /// Entries of wheels indexed in this build: member files `Extracted`, generated inline.
     indexed: OnceMap<Digest, Result<Arc<Vec<PlannedEntry>>, String>>,
     located: OnceMap<Digest, Result<Arc<Located>, String>>,
-    /// Files of surveyed wheels not read yet: `RECORD`'s sha256, by (wheel, image path).
-    pending: Mutex<BTreeMap<(Digest, String), [u8; 32]>>,
-    /// Pending files read whole and found to match `RECORD`.
-    checked: Mutex<BTreeSet<(Digest, String)>>,
+    /// Files of surveyed wheels whose bytes are checked when read, by wheel and image path.
+    pending: Mutex<BTreeMap<Digest, BTreeMap<String, Claim>>>,
+}
+
+/// What `RECORD` says of a file not read yet, and whether a read found it so.
+#[derive(Debug, Clone, Copy)]
+struct Claim {
+    sha256: [u8; 32],
+    checked: bool,
 }
 
 impl std::fmt::Debug for WheelExtractor {
@@ -135,7 +140,6 @@ impl WheelExtractor {
             indexed: OnceMap::default(),
             located: OnceMap::default(),
             pending: Mutex::default(),
-            checked: Mutex::default(),
         }
     }
 
@@ -265,14 +269,17 @@ impl WheelExtractor {
                 members,
             }))
         })?;
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(
-                pending
-                    .into_iter()
-                    .map(|(p, sha)| ((digest.clone(), p), sha)),
-            );
+        let claims = pending
+            .into_iter()
+            .map(|(p, sha256)| {
+                let claim = Claim {
+                    sha256,
+                    checked: false,
+                };
+                (p, claim)
+            })
+            .collect();
+        self.lock_pending().insert(digest.clone(), claims);
         Ok(Some(ItemEntries {
             label,
             entries: iw.entries,
@@ -282,9 +289,11 @@ impl WheelExtractor {
     /// The entries of a wheel [`Self::survey`] gave, completed with the blake3 of each
     /// pending file (`learned`, by image path) once this extractor has read it whole and
     /// found it to match `RECORD`; the listing is stored, as [`Self::item_for`] stores it.
+    /// Any other file in `learned` must have the blake3 the survey found.
     ///
     /// # Errors
-    /// A pending file not read, or not found to match; a store failure.
+    /// A pending file not read, or not found to match; another file whose learned blake3
+    /// differs; a store failure.
     pub fn complete(
         &self,
         digest: &Digest,
@@ -293,26 +302,40 @@ impl WheelExtractor {
     ) -> Result<ItemEntries, String> {
         let ItemEntries { label, mut entries } = surveyed;
         {
-            let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            let checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+            let pending = self.lock_pending();
+            let claims = pending.get(digest);
+            // Every pending file first: the one not read and checked is what to report.
             for e in &mut entries {
-                let key = (digest.clone(), e.header.path.clone());
-                if !pending.contains_key(&key) {
+                let path = &e.header.path;
+                let Some(claim) = claims.and_then(|c| c.get(path)) else {
                     continue;
-                }
-                match learned.get(&e.header.path) {
-                    Some(hash) if checked.contains(&key) => e.content_hash = *hash,
+                };
+                match learned.get(path) {
+                    Some(hash) if claim.checked => e.content_hash = *hash,
                     _ => {
                         return Err(format!(
-                            "{label}: /{} was not read and checked against RECORD",
-                            e.header.path
+                            "{label}: /{path} was not read and checked against RECORD"
                         ));
                     }
+                }
+            }
+            // The files the survey read itself (scripts) were read again for the fragment.
+            for e in &entries {
+                let path = &e.header.path;
+                let pending = claims.is_some_and(|c| c.contains_key(path));
+                if !pending && learned.get(path).is_some_and(|h| *h != e.content_hash) {
+                    return Err(format!(
+                        "{label}: /{path} read back differs from the survey's"
+                    ));
                 }
             }
         }
         self.store_listing(digest, &label, &entries)?;
         Ok(ItemEntries { label, entries })
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<Digest, BTreeMap<String, Claim>>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Stores the wheel's listing (what a later build reads instead of the wheel).
@@ -393,20 +416,18 @@ impl Materializer for WheelExtractor {
             file: Arc::clone(&at.file),
             offset: m.data_start,
         };
-        let key = (archive.clone(), path.to_string());
         let claim = self
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .copied();
+            .lock_pending()
+            .get(archive)
+            .and_then(|c| c.get(path))
+            .map(|c| c.sha256);
         match claim {
             Some(expected) => Ok(Box::new(Checked {
                 inner: m.open_whole(stored),
                 sha256: Sha256::new(),
                 expected,
-                key: Some(key),
-                checked: &self.checked,
+                at: Some((archive.clone(), path.to_string())),
+                extractor: self,
             })),
             None => m.open(stored).map_err(err),
         }
@@ -420,14 +441,14 @@ impl Materializer for WheelExtractor {
 }
 
 /// Reads a pending member, hashing it: at its end, a sha256 other than `RECORD`'s is an
-/// error, and a match is recorded in `checked`.
+/// error, and a match marks the claim checked.
 struct Checked<'a> {
     inner: Box<dyn Read + 'a>,
     sha256: Sha256,
     expected: [u8; 32],
-    /// Taken once the end is seen.
-    key: Option<(Digest, String)>,
-    checked: &'a Mutex<BTreeSet<(Digest, String)>>,
+    /// The wheel and image path; taken once the end is seen.
+    at: Option<(Digest, String)>,
+    extractor: &'a WheelExtractor,
 }
 
 impl Read for Checked<'_> {
@@ -435,7 +456,7 @@ impl Read for Checked<'_> {
         let n = self.inner.read(buf)?;
         if n > 0 {
             self.sha256.update(&buf[..n]);
-        } else if let Some(key) = self.key.take() {
+        } else if let Some((wheel, path)) = self.at.take() {
             let got: [u8; 32] = std::mem::take(&mut self.sha256).finalize().into();
             if got != self.expected {
                 return Err(std::io::Error::new(
@@ -447,10 +468,14 @@ impl Read for Checked<'_> {
                     ),
                 ));
             }
-            self.checked
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key);
+            if let Some(c) = self
+                .extractor
+                .lock_pending()
+                .get_mut(&wheel)
+                .and_then(|c| c.get_mut(&path))
+            {
+                c.checked = true;
+            }
         }
         Ok(n)
     }
@@ -566,6 +591,15 @@ mod tests {
         );
         let written =
             write_fragment_learning(&store, &fragment(surveyed.clone()), ZSTD, 7, 1, &ex).unwrap();
+        // A file the survey read itself (the script) must read back the same.
+        let mut tampered = written.learned.clone();
+        let script = "usr/local/bin/tool".to_string();
+        assert!(tampered.contains_key(&script), "{tampered:?}");
+        tampered.insert(script, [9; 32]);
+        let differs = ex
+            .complete(&digest, surveyed.clone(), &tampered)
+            .unwrap_err();
+        assert!(differs.contains("differs from the survey's"), "{differs}");
         let item = ex.complete(&digest, surveyed, &written.learned).unwrap();
         assert!(
             ex.survey(&digest, label.clone()).unwrap().is_none(),
