@@ -503,7 +503,7 @@ mod tests {
     use super::*;
     use crate::layer::Compression;
     use crate::layer::build::{build_fragment, write_fragment_learning};
-    use crate::layer::plan::{FragmentPlan, plan_layer};
+    use crate::layer::plan::FragmentPlan;
 
     const NAME: &str = "demo_pkg-1.0-py3-none-any.whl";
 
@@ -565,13 +565,7 @@ mod tests {
     }
 
     fn fragment(item: ItemEntries) -> FragmentPlan {
-        let label = item.label.clone();
-        plan_layer("", vec![item])
-            .unwrap()
-            .fragments
-            .into_iter()
-            .find(|f| f.label == label)
-            .unwrap()
+        crate::pypi::prebuild::alone(item).unwrap()
     }
 
     const ZSTD: Compression = Compression::Zstd { level: 3 };

@@ -23,7 +23,7 @@ use super::install::{WheelExtractor, item_label};
 use super::wheel::Scheme;
 use crate::layer::Compression;
 use crate::layer::build::{build_fragment, record_fragment, write_fragment_learning};
-use crate::layer::plan::plan_layer;
+use crate::layer::plan::{FragmentPlan, ItemEntries, plan_layer};
 
 /// A wheel downloaded while resolving, named as the lock will name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +139,8 @@ impl Shared {
         }
     }
 
-    /// Lists the wheel and writes its fragment.
+    /// Lists the wheel and writes its fragment: in one pass when its listing is not stored
+    /// yet. Failures are left for the build, which meets the wheel again and reports them.
     fn prebuild(&self, scheme: &Scheme, w: &EagerWheel) {
         let ex = WheelExtractor::for_wheels(
             self.store.clone(),
@@ -147,54 +148,35 @@ impl Shared {
             [(w.digest.clone(), w.filename.clone(), w.requested)],
         );
         let label = item_label(&w.name, &w.version);
-        match ex.survey(&w.digest, label.clone()) {
-            Ok(Some(surveyed)) => {
-                let _ = self.list_and_write(&ex, &w.digest, &label, surveyed);
-                return;
-            }
-            Ok(None) => {}
-            Err(_) => return,
-        }
-        let Ok(item) = ex.item_for(&w.digest, label.clone()) else {
-            return;
+        // As many compression workers as jobs (the bytes are the same for any count): the
+        // last big wheel's prebuild, often alone, then uses every core.
+        let _ = match ex.survey(&w.digest, label.clone()) {
+            Ok(Some(surveyed)) => self.list_and_write(&ex, &w.digest, surveyed),
+            Ok(None) => ex.item_for(&w.digest, label).and_then(|item| {
+                let frag = alone(item)?;
+                build_fragment(
+                    &self.store,
+                    &frag,
+                    self.compression,
+                    self.mtime,
+                    self.workers,
+                    &ex,
+                )
+                .map_err(|e| e.to_string())
+            }),
+            Err(e) => Err(e),
         };
-        let Ok(plan) = plan_layer("", vec![item]) else {
-            return;
-        };
-        if let Some(frag) = plan.fragments.iter().find(|f| f.label == label) {
-            // As many compression workers as jobs (the bytes are the same for any count):
-            // the last big wheel's prebuild, often alone, then uses every core.
-            let _ = build_fragment(
-                &self.store,
-                frag,
-                self.compression,
-                self.mtime,
-                self.workers,
-                &ex,
-            );
-        }
     }
-}
 
-impl Shared {
     /// One pass over a surveyed wheel: its fragment written while every member is checked
     /// against `RECORD`, then its listing and the fragment recorded.
     fn list_and_write(
         &self,
         ex: &WheelExtractor,
         digest: &Digest,
-        label: &str,
-        surveyed: crate::layer::plan::ItemEntries,
+        surveyed: ItemEntries,
     ) -> Result<(), String> {
-        let wheel_fragment = |item| {
-            plan_layer("", vec![item])
-                .map_err(|e| e.to_string())?
-                .fragments
-                .into_iter()
-                .find(|f| f.label == label)
-                .ok_or_else(|| format!("{label}: no fragment"))
-        };
-        let draft = wheel_fragment(surveyed.clone())?;
+        let draft = alone(surveyed.clone())?;
         let written = write_fragment_learning(
             &self.store,
             &draft,
@@ -204,18 +186,9 @@ impl Shared {
             ex,
         )
         .map_err(|e| e.to_string())?;
-        let item = ex.complete(digest, surveyed, &written.learned)?;
-        let frag = wheel_fragment(item)?;
-        // The blob holds the draft's tar: the same unless a header differs.
-        if frag.tar_len != draft.tar_len
-            || !frag
-                .entries
-                .iter()
-                .map(|e| &e.header)
-                .eq(draft.entries.iter().map(|e| &e.header))
-        {
-            return Err(format!("{label}: the listing changed the fragment"));
-        }
+        // complete() only fills in content hashes, which the tar does not hold: the finished
+        // fragment's bytes are the draft's, under the finished fragment's node.
+        let frag = alone(ex.complete(digest, surveyed, &written.learned)?)?;
         record_fragment(
             &self.store,
             &frag,
@@ -226,6 +199,18 @@ impl Shared {
         )
         .map_err(|e| e.to_string())
     }
+}
+
+/// The wheel's fragment when it is the only item of its layer (what it is unless another
+/// wheel of the layer places some of the same files).
+pub(crate) fn alone(item: ItemEntries) -> Result<FragmentPlan, String> {
+    let label = item.label.clone();
+    plan_layer("", vec![item])
+        .map_err(|e| e.to_string())?
+        .fragments
+        .into_iter()
+        .find(|f| f.label == label)
+        .ok_or_else(|| format!("{label}: no fragment"))
 }
 
 impl Prebuild for FragmentPrebuilder {
