@@ -952,7 +952,6 @@ fn chosen_wheels(
 /// What [`prefetch`] was asked for of one project so far.
 #[derive(Default, Clone)]
 struct Wanted {
-    looked: bool,
     extras: BTreeSet<pep508_rs::ExtraName>,
     /// Every requirement's specifiers (a version must meet them all).
     specifiers: Vec<pep440_rs::VersionSpecifiers>,
@@ -962,10 +961,9 @@ struct Wanted {
 /// usable version that `roots` allow, then of the dependencies whose markers hold for the
 /// image (with the extras asked for), round after round until no project or extra is new:
 /// the dependency graph of the newest allowed versions, which the resolution nearly always
-/// picks.
-/// The resolver asks one question at a time; most of its answers are then already here.
-/// With `eager`, the best wheel of each newest version is queued for download. Errors are
-/// left for the resolver to report.
+/// picks. The resolver asks one question at a time; most of its answers are then already
+/// here. With `eager`, the best wheel of each newest version is queued for download. Errors
+/// are left for the resolver to report.
 fn prefetch(
     client: &PypiClient<'_>,
     target: &Target,
@@ -978,35 +976,32 @@ fn prefetch(
     let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(8).build() else {
         return;
     };
-    let normalized = |n: &str| {
-        pep508_rs::PackageName::from_str(n).map_or_else(|_| n.to_string(), |p| p.to_string())
-    };
-    let requested: BTreeSet<String> = roots.iter().map(|r| normalized(r.name.as_ref())).collect();
+    // Requirement names are normalized already (`PackageName`).
+    let requested: BTreeSet<String> = roots.iter().map(|r| r.name.to_string()).collect();
     let mut round = roots;
     // Each project looked at: the extras and version specifiers it was asked for with.
     let mut seen: BTreeMap<String, Wanted> = BTreeMap::new();
     // A bound for a graph that keeps growing (it cannot: names and extras are finite).
     for _ in 0..32 {
-        let mut todo: BTreeMap<String, (String, Wanted)> = BTreeMap::new();
+        let mut todo: BTreeMap<String, Wanted> = BTreeMap::new();
         for r in round {
-            let key = crate::pypi::filename::normalize_name(r.name.as_ref());
-            let wanted = seen.entry(key.clone()).or_default();
-            let first = !wanted.looked;
+            let name = r.name.to_string();
+            let first = !seen.contains_key(&name);
+            let wanted = seen.entry(name.clone()).or_default();
             let new_extras = r.extras.iter().any(|e| !wanted.extras.contains(e));
-            wanted.looked = true;
             wanted.extras.extend(r.extras.iter().cloned());
             if let Some(pep508_rs::VersionOrUrl::VersionSpecifier(specs)) = &r.version_or_url {
                 wanted.specifiers.push(specs.clone());
             }
             if first || new_extras {
-                todo.insert(key, (r.name.to_string(), wanted.clone()));
+                todo.insert(name, wanted.clone());
             }
         }
         if todo.is_empty() {
             break;
         }
         let next: Vec<Requirement> = pool.install(|| {
-            todo.into_values()
+            todo.into_iter()
                 .collect::<Vec<_>>()
                 .par_iter()
                 .flat_map_iter(|(name, wanted)| {
@@ -1022,7 +1017,7 @@ fn prefetch(
                         && let Ok(Some(w)) = client.best_wheel(name, v)
                         && let Ok(d) = client.download(&w)
                     {
-                        let name = normalized(name);
+                        let name = name.clone();
                         q.push(
                             d.clone(),
                             EagerWheel {
