@@ -235,6 +235,7 @@ fn assemble(
     let mut children = Vec::with_capacity(frag_ids.len() + 1);
     let (mut compressed, mut reused) = (0, 0);
     let end = end_marker_id(compression);
+    let writer = FragmentWriter::new(store, compression, mtime, workers, archives);
     let all = plan.fragments.iter().map(Some).chain(std::iter::once(None));
     for (frag, fid) in all.zip(frag_ids.iter().chain(std::iter::once(&end))) {
         let mut sink = Hashing {
@@ -251,8 +252,7 @@ fn assemble(
             }
             None => {
                 compressed += 1;
-                let w = FragmentWriter::new(store, compression, mtime, workers, archives);
-                let (digest, n) = w.write_blob(frag, &mut sink, &plan.name, progress, None)?;
+                let (digest, n) = writer.write_blob(frag, &mut sink, &plan.name, progress, None)?;
                 put_fragment_node(store, fid, frag, &digest, n)?;
                 digest
             }
