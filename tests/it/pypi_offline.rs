@@ -1676,11 +1676,10 @@ fn a_two_platform_image_shares_pure_wheels_and_installs_each_platforms_native_wh
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     // The py3-none-any wheel's fragment is built for amd64 and reused for arm64.
-    let python_line = |platform: &str| {
-        stderr
-            .lines()
+    let python_line = |out: &str, platform: &str| {
+        out.lines()
             .find(|l| l.starts_with(platform) && l.contains(" layer python "))
-            .unwrap_or_else(|| panic!("{stderr}"))
+            .unwrap_or_else(|| panic!("{out}"))
             .to_string()
     };
     let reused = |line: &str| -> u32 {
@@ -1688,7 +1687,7 @@ fn a_two_platform_image_shares_pure_wheels_and_installs_each_platforms_native_wh
         after.split(' ').next().unwrap().parse().unwrap()
     };
     assert!(
-        reused(&python_line("linux/arm64")) > reused(&python_line("linux/amd64")),
+        reused(&python_line(&stderr, "linux/arm64")) > reused(&python_line(&stderr, "linux/amd64")),
         "{stderr}"
     );
     for (platform, arch) in [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")] {
@@ -1724,16 +1723,10 @@ fn a_two_platform_image_shares_pure_wheels_and_installs_each_platforms_native_wh
             .unwrap_or_else(|| panic!("{line}"));
         after.split(' ').next().unwrap().parse().unwrap()
     };
-    let python_line_in = |out: &str, platform: &str| {
-        out.lines()
-            .find(|l| l.starts_with(platform) && l.contains(" layer python "))
-            .unwrap_or_else(|| panic!("{out}"))
-            .to_string()
-    };
     for platform in ["linux/amd64", "linux/arm64"] {
         assert!(
-            compressed(&python_line_in(&eager, platform))
-                < compressed(&python_line_in(&stderr, platform)),
+            compressed(&python_line(&eager, platform))
+                < compressed(&python_line(&stderr, platform)),
             "{platform}: the wheels' fragments were written while resolving\n{eager}\n{stderr}"
         );
     }
