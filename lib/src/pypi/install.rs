@@ -160,26 +160,40 @@ impl WheelExtractor {
     /// Indexes the wheel once: every member verified against RECORD and hashed, no file
     /// kept; its member locations are kept for reading.
     fn index(&self, wheel: &Digest) -> Result<Arc<Vec<PlannedEntry>>, String> {
-        self.indexed.get_or_init(wheel, || {
-            let (filename, requested) = self.wheel(wheel)?;
-            let file = self.store.open_blob(wheel).map_err(|e| e.to_string())?;
-            let iw = index_wheel(
-                std::io::BufReader::new(&file),
-                &filename,
-                &self.scheme,
-                requested,
-                wheel,
-            )
-            .map_err(|e| e.to_string())?;
-            let members = iw.members;
-            self.located.get_or_init(wheel, || {
-                Ok(Arc::new(Located {
-                    file: Arc::new(file),
-                    members,
-                }))
-            })?;
-            Ok(Arc::new(iw.entries))
-        })
+        self.indexed
+            .get_or_init(wheel, || Ok(Arc::new(self.list(wheel, false)?.entries)))
+    }
+
+    /// Lists the stored wheel ([`survey_wheel`] with `survey`, else [`index_wheel`]) and
+    /// keeps where its members lie, for reading them.
+    fn list(&self, wheel: &Digest, survey: bool) -> Result<super::wheel::InstalledWheel, String> {
+        let (filename, requested) = self.wheel(wheel)?;
+        let file = self.store.open_blob(wheel).map_err(|e| e.to_string())?;
+        let read = std::io::BufReader::new(&file);
+        let listed = if survey {
+            survey_wheel(read, &filename, &self.scheme, requested, wheel)
+        } else {
+            index_wheel(read, &filename, &self.scheme, requested, wheel)
+        };
+        let mut iw = listed.map_err(|e| e.to_string())?;
+        let members = std::mem::take(&mut iw.members);
+        self.located.get_or_init(wheel, || {
+            Ok(Arc::new(Located {
+                file: Arc::new(file),
+                members,
+            }))
+        })?;
+        Ok(iw)
+    }
+
+    /// The blob of the wheel's stored listing, if its record and blob are in the store.
+    fn stored_listing(&self, digest: &Digest) -> Result<Option<Digest>, String> {
+        let (_, requested) = self.wheel(digest)?;
+        let id = listing_id(digest, &self.scheme, requested);
+        let rec = self.store.get_node(&id).map_err(|e| e.to_string())?;
+        Ok(rec
+            .and_then(|r| r.blobs.into_iter().next())
+            .filter(|b| self.store.has_blob(b)))
     }
 
     /// Where the wheel's member files lie: from its index in this build, else read from its
@@ -211,14 +225,8 @@ impl WheelExtractor {
     /// # Errors
     /// The wheel cannot be installed, or the store fails.
     pub fn item_for(&self, digest: &Digest, label: String) -> Result<ItemEntries, String> {
-        let (_, requested) = self.wheel(digest)?;
-        let id = listing_id(digest, &self.scheme, requested);
-        let store_err = |e: composer_store::StoreError| e.to_string();
-        if let Some(rec) = self.store.get_node(&id).map_err(store_err)?
-            && let Some(blob) = rec.blobs.first()
-            && self.store.has_blob(blob)
-        {
-            let bytes = self.store.read_blob(blob).map_err(store_err)?;
+        if let Some(blob) = self.stored_listing(digest)? {
+            let bytes = self.store.read_blob(&blob).map_err(|e| e.to_string())?;
             let stored: Vec<StoredEntry> = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{label}: cached listing: {e}"))?;
             let entries = stored
@@ -243,33 +251,12 @@ impl WheelExtractor {
     /// The wheel cannot be installed (a pending file's own errors show when it is read), or
     /// the store fails.
     pub fn survey(&self, digest: &Digest, label: String) -> Result<Option<ItemEntries>, String> {
-        let (filename, requested) = self.wheel(digest)?;
-        let id = listing_id(digest, &self.scheme, requested);
-        if self
-            .store
-            .get_node(&id)
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
+        if self.stored_listing(digest)?.is_some() {
             return Ok(None);
         }
-        let file = self.store.open_blob(digest).map_err(|e| e.to_string())?;
-        let iw = survey_wheel(
-            std::io::BufReader::new(&file),
-            &filename,
-            &self.scheme,
-            requested,
-            digest,
-        )
-        .map_err(|e| e.to_string())?;
-        let (members, pending) = (iw.members, iw.pending);
-        self.located.get_or_init(digest, || {
-            Ok(Arc::new(Located {
-                file: Arc::new(file),
-                members,
-            }))
-        })?;
-        let claims = pending
+        let iw = self.list(digest, true)?;
+        let claims = iw
+            .pending
             .into_iter()
             .map(|(p, sha256)| {
                 let claim = Claim {
